@@ -1,0 +1,82 @@
+// What the sans-I/O client core needs from a host, and what it tells the host.
+// A host (hosts/node, hosts/moddable, sim/) moves bytes, keeps time, gives
+// randomness and stores snapshots; every protocol decision stays in the core.
+
+import type { PublishPacket, QoS, Properties } from '../mqtt/types.js';
+
+/**
+ * Two snapshot slots used in turn. `write` may be torn by power loss at any
+ * byte; the core checks a CRC-32 on read and falls back to the other slot.
+ * Both methods are synchronous: RTC memory and NVS are, and a host file store
+ * uses writeSync + fsync.
+ */
+export interface SnapshotStore {
+  read(slot: 0 | 1): Uint8Array | null;
+  write(slot: 0 | 1, image: Uint8Array): void;
+}
+
+/** A random number in [0, 1). Injected so the core stays deterministic under test. */
+export type RandomSource = () => number;
+
+/** Numeric event kinds the core reports through `ClientHooks.event`. */
+export const enum ClientEvent {
+  /** Transport should be opened now (after the backoff delay). */
+  Connecting = 1,
+  /** CONNACK accepted. a = 1 if session present. */
+  Connected = 2,
+  /** Connection lost or closed. a = reason code (MQTT 5 style) or 0. */
+  Disconnected = 3,
+  /** CONNACK refused. a = return/reason code. */
+  Refused = 4,
+  /** An outgoing QoS 1/2 message completed. a = message token. b = reason code. */
+  Acked = 5,
+  /** A message was dropped. a = token, b = DropReason. */
+  Dropped = 6,
+  /** SUBACK. a = packet id; detail = granted codes; a downgrade or failure is also reported as SubscriptionDowngraded. */
+  Subscribed = 7,
+  SubscriptionDowngraded = 8,
+  Unsubscribed = 9,
+  /** The broker had lost the session the client still held; the declared policy ran. a = messages republished. */
+  SessionLost = 10,
+  /** Nothing in flight, nothing queued, snapshot written: the device may sleep now. */
+  SleepReady = 11,
+  /** A remote protocol violation; the core closed the connection. a = reason code. */
+  ProtocolError = 12,
+  /** PINGRESP missing: the link is considered half-open and was closed. */
+  KeepaliveTimeout = 13,
+}
+
+export const enum DropReason {
+  OutboxFullOldest = 1,
+  OutboxFullNewest = 2,
+  Expired = 3,
+  RefusedByServer = 4, // PUBACK/PUBREC with a failure reason code
+  SessionLostDiscarded = 5,
+}
+
+export const enum OutboxPolicy {
+  Reject = 0,
+  DropOldest = 1,
+  DropNewest = 2,
+}
+
+export interface ClientHooks {
+  /** Write these bytes to the transport. The view is valid only during the call. */
+  send(bytes: Uint8Array): void;
+  /** Open the transport; answer with core.transportOpened(now) or core.transportClosed(now). */
+  open(): void;
+  /** Close the transport (the core already considers it closed). */
+  close(): void;
+  /** An application message arrived. Valid only during the call. */
+  message(p: PublishPacket): void;
+  /** Something happened; see ClientEvent. `detail` is only set off the hot path. */
+  event(kind: ClientEvent, a: number, b: number, detail?: unknown): void;
+}
+
+export interface PublishOptions {
+  qos?: QoS;
+  retain?: boolean;
+  /** Seconds; dropped from the outbox once expired; MQTT 5 sends the remaining time. */
+  messageExpiryInterval?: number;
+  properties?: Properties;
+}
