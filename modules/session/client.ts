@@ -1,0 +1,952 @@
+// The sans-I/O client: bytes, time and commands in; bytes, deliveries, events,
+// deadlines and snapshot writes out. No sockets, timers, clocks or randomness
+// of its own: the host passes `now` (ms, any clock that keeps running across
+// sleep if expiry should) and a random source.
+//
+// Connection states (numeric; transitions only in the `#to*` methods):
+//   Idle ─start→ Waiting ─deadline→ Opening ─transportOpened→ Connecting ─CONNACK 0→ Connected
+//   any live state ─close/error/timeout→ Waiting (after the backoff delay); end() → Idle
+
+import { PacketType, ProtocolVersion, type ConnackPacket, type Packet, type Properties, type PublishPacket, type QoS, type Will } from '../mqtt/types.js';
+import { encode, encodeAck, encodePublish, publishLayout, publishLength, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
+import { PacketDecoder, DECODE_PACKET, DECODE_ERROR } from '../mqtt/decode.js';
+import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
+import { SessionState, RecordEvent, RecordState, SubState, type Capacities } from './session-state.js';
+import { SessionSnapshot, RestoreStatus, type SessionMeta } from './snapshot.js';
+import { ReconnectPolicy, type ReconnectOptions } from './reconnect.js';
+import { ClientEvent, DropReason, OutboxPolicy, type ClientHooks, type PublishOptions, type RandomSource, type SnapshotStore } from './ports.js';
+
+export const enum ConnState {
+  Idle = 0,
+  Waiting = 1,
+  Opening = 2,
+  Connecting = 3,
+  Connected = 4,
+}
+
+/** What `publish` returns when it does not return a token (>= 0). */
+export const enum PublishError {
+  InvalidArgument = -1,
+  QosNotSupported = -2,
+  RetainNotSupported = -3,
+  PacketTooLarge = -4,
+  OutboxFull = -5,
+  DroppedNewest = -6,
+}
+
+const PUBLISH_ERROR_TEXT: readonly string[] = Object.freeze([
+  '',
+  'invalid publish: QoS must be 0, 1 or 2 and the topic a non-empty name without wildcards',
+  'the server does not accept this QoS (Maximum QoS in its CONNACK); publish at a lower QoS',
+  'the server does not accept retained messages (Retain Available 0 in its CONNACK)',
+  'the message is larger than the server accepts (Maximum Packet Size) or than the packet store (capacities.storeBytes)',
+  'the outbox is full (policy: reject); wait for acknowledgements or raise capacities.outbox/storeBytes',
+  'the outbox is full (policy: drop newest); this message was dropped',
+]);
+
+export function publishErrorMessage(code: number): string {
+  return PUBLISH_ERROR_TEXT[-code] ?? `unknown publish result ${code}`;
+}
+
+export const enum SessionLostPolicy {
+  /** Accepted QoS 1/2 messages go out again as new messages; subscriptions are restored. */
+  Republish = 0,
+  /** Unacknowledged messages are dropped (and reported); subscriptions are restored. */
+  Discard = 1,
+}
+
+export interface ClientOptions {
+  clientId: string;
+  /** 4 (MQTT 3.1.1, the default) or 5. */
+  protocolVersion?: 4 | 5;
+  /** Clean session (3.1.1) / clean start (5.0). Default: false when a store is given, else true. */
+  clean?: boolean;
+  /** Seconds; 0 turns keepalive off. Default 60. */
+  keepalive?: number;
+  /** MQTT 5 session expiry (s). Default 86400 for a persistent session, 0 for a clean one. */
+  sessionExpiryInterval?: number;
+  username?: string;
+  password?: string | Uint8Array;
+  will?: { topic: string; payload: Uint8Array | string; qos?: QoS; retain?: boolean; properties?: Properties };
+  /** Extra MQTT 5 CONNECT properties (user properties, say). */
+  properties?: Properties;
+  capacities?: Partial<Capacities>;
+  /** Bytes of incomplete input kept, and so the largest packet accepted. Default 2048. */
+  receiveBufferSize?: number;
+  /** Bytes of output batched into one write. Default 2048. */
+  sendBufferSize?: number;
+  outboxPolicy?: OutboxPolicy;
+  sessionLostPolicy?: SessionLostPolicy;
+  /** Send resends and queued publishes right behind CONNECT on a resumed session. Default true. */
+  earlyPublish?: boolean;
+  reconnect?: ReconnectOptions;
+  /** Reconnect after a loss. Default true. */
+  autoReconnect?: boolean;
+  /** Transport open + CONNACK must finish within this. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** PINGRESP (or any packet) must arrive within this after PINGREQ. Default 10000 ms, at most the keepalive. */
+  pingTimeoutMs?: number;
+}
+
+/** Indexes into `metrics`. */
+export const enum Metric {
+  Sent = 0,
+  Acked = 1,
+  Resent = 2,
+  DuplicatesSuppressed = 3,
+  DroppedOutboxOldest = 4,
+  DroppedOutboxNewest = 5,
+  DroppedExpired = 6,
+  DroppedRefused = 7,
+  DroppedSessionLost = 8,
+  Reconnects = 9,
+  StrayAcks = 10,
+  Received = 11,
+  AckTimeTotalMs = 12,
+  AckTimeMaxMs = 13,
+  Refused = 14,
+  ProtocolErrors = 15,
+  KeepaliveTimeouts = 16,
+  SnapshotWrites = 17,
+}
+const METRICS = 18;
+
+const UNLIMITED_PACKET = 268435460;
+
+export class DormouseClient {
+  readonly version: ProtocolVersion;
+  readonly clientId: string;
+  readonly clean: boolean;
+  readonly session: SessionState;
+  readonly metrics = new Uint32Array(METRICS);
+  readonly reconnectPolicy: ReconnectPolicy;
+  /** Session metadata kept in the snapshot (server limits, clock). */
+  readonly meta: SessionMeta;
+  state: ConnState = ConnState.Idle;
+  /** The identifier the server assigned (MQTT 5), if any. */
+  assignedClientId = '';
+  /** Why the last connection ended or was refused (reason code), for hosts and tests. */
+  lastReasonCode = 0;
+
+  #hooks: ClientHooks;
+  #random: RandomSource;
+  #snapshot: SessionSnapshot;
+  #decoder: PacketDecoder;
+  #out: Uint8Array;
+  #outLen = 0;
+  #connect: Packet;
+  #keepaliveMs: number;
+  #options: Required<Pick<ClientOptions, 'outboxPolicy' | 'sessionLostPolicy' | 'earlyPublish' | 'autoReconnect' | 'connectTimeoutMs' | 'pingTimeoutMs'>>;
+  #clockOffset = 0;
+  #dirty = false;
+  #reconnectAt = 0;
+  #openedAt = 0;
+  #lastSentAt = 0;
+  /** `now` of the call in progress. */
+  #callNow = 0;
+  #pingDeadline = -1;
+  /** Early publishing happened on this connection attempt. */
+  #sentEarly = false;
+  #sleepReadyReported = false;
+  #layout = new Int32Array(2);
+  #everConnected = false;
+
+  constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
+    if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
+    const version = options.protocolVersion ?? 4;
+    if (version !== 4 && version !== 5) throw new RangeError('options.protocolVersion must be 4 (MQTT 3.1.1) or 5');
+    this.version = version;
+    this.clientId = options.clientId;
+    this.clean = options.clean ?? store === null;
+    if (!this.clean && options.clientId === '') {
+      throw new Error(
+        'a persistent session needs a fixed client id: with an empty (server-assigned) or random id every ' +
+          'reconnect opens a new session and the broker keeps the old one and its queued messages until it expires; ' +
+          'derive the id from something stable, such as the device MAC address',
+      );
+    }
+    const keepalive = options.keepalive ?? 60;
+    if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) throw new RangeError('options.keepalive must be 0..65535 seconds');
+    this.#keepaliveMs = keepalive * 1000;
+    this.#hooks = hooks;
+    this.#random = random;
+    this.session = new SessionState(options.capacities);
+    const idBytes = new Uint8Array(utf8Length(options.clientId));
+    utf8Write(options.clientId, idBytes, 0);
+    this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
+    const receive = options.receiveBufferSize ?? 2048;
+    this.#decoder = new PacketDecoder({ version, bufferSize: receive, maxPacketSize: receive });
+    this.#out = new Uint8Array(options.sendBufferSize ?? 2048);
+    this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
+    this.#options = {
+      outboxPolicy: options.outboxPolicy ?? OutboxPolicy.Reject,
+      sessionLostPolicy: options.sessionLostPolicy ?? SessionLostPolicy.Republish,
+      earlyPublish: options.earlyPublish ?? true,
+      autoReconnect: options.autoReconnect ?? true,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10000,
+      pingTimeoutMs: Math.min(options.pingTimeoutMs ?? 10000, this.#keepaliveMs || Infinity),
+    };
+    this.meta = {
+      clockMs: 0,
+      hasSession: false,
+      serverReceiveMaximum: 65535,
+      serverMaximumQoS: 2,
+      serverRetainAvailable: true,
+      serverMaximumPacketSize: UNLIMITED_PACKET,
+      serverKeepAlive: keepalive,
+    };
+    this.#connect = this.#buildConnect(options, keepalive, receive);
+  }
+
+  #buildConnect(o: ClientOptions, keepalive: number, receive: number): Packet {
+    let properties: Properties | undefined;
+    if (this.version === ProtocolVersion.V5) {
+      properties = { ...o.properties };
+      const expiry = o.sessionExpiryInterval ?? (this.clean ? 0 : 86400);
+      if (expiry > 0) properties.sessionExpiryInterval = expiry;
+      // We hold at most this many incoming QoS 2 ids, so ask for no more in flight.
+      properties.receiveMaximum = this.session.caps.incomingQos2;
+      properties.maximumPacketSize = receive;
+    }
+    let will: Will | undefined;
+    if (o.will) {
+      const payload = typeof o.will.payload === 'string' ? stringBytes(o.will.payload) : o.will.payload;
+      will = { topic: o.will.topic, payload, qos: o.will.qos ?? 0, retain: o.will.retain ?? false, properties: o.will.properties };
+    }
+    const p: Packet = {
+      type: PacketType.Connect,
+      protocolVersion: this.version,
+      clientId: o.clientId,
+      clean: this.clean,
+      keepalive,
+      username: o.username,
+      password: typeof o.password === 'string' ? stringBytes(o.password) : o.password,
+      will,
+      properties,
+    };
+    const n = encode(p, this.version, new Uint8Array(4096), 0);
+    if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
+    if (n > this.#out.length) throw new RangeError('the CONNECT packet is larger than sendBufferSize');
+    return p;
+  }
+
+  // ---- time ----------------------------------------------------------------
+  /** Session time: the host's clock, kept from running backwards across a restore. */
+  #now(now: number): number {
+    return now + this.#clockOffset;
+  }
+
+  // ---- life cycle ----------------------------------------------------------
+  /**
+   * Load the session from the store. Call once, before `start`. A valid image
+   * from another client id or configuration throws SnapshotMismatchError.
+   */
+  restore(now: number): RestoreStatus {
+    if (this.clean) return RestoreStatus.Empty;
+    const status = this.#snapshot.restore(this.meta);
+    if (status === RestoreStatus.Restored && now + this.#clockOffset < this.meta.clockMs) {
+      this.#clockOffset = this.meta.clockMs - now;
+    }
+    return status;
+  }
+
+  /** Begin connecting now; reconnects follow the policy until `end`. */
+  start(now: number): void {
+    if (this.state !== ConnState.Idle) return;
+    this.#reconnectAt = now;
+    this.state = ConnState.Waiting;
+    this.tick(now);
+  }
+
+  /** Close gracefully: DISCONNECT, persist, close. Unacknowledged work stays in the session. */
+  end(now: number): void {
+    this.#callNow = now;
+    if (this.state === ConnState.Connected) {
+      this.#reserve(2);
+      this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+      this.#out[this.#outLen++] = 0;
+    }
+    const wasLive = this.state >= ConnState.Opening;
+    this.meta.clockMs = this.#now(now);
+    this.#dirty = true;
+    this.#flush();
+    this.state = ConnState.Idle;
+    this.#decoder.reset();
+    this.#pingDeadline = -1;
+    if (wasLive) {
+      this.#hooks.close();
+      this.#hooks.event(ClientEvent.Disconnected, 0, 0);
+    }
+  }
+
+  /** The host's transport is up: send CONNECT (and, resuming a session, the resends behind it). */
+  transportOpened(now: number): void {
+    this.#callNow = now;
+    if (this.state !== ConnState.Opening) return;
+    this.state = ConnState.Connecting;
+    this.#decoder.reset();
+    this.#sentEarly = false;
+    const n = encode(this.#connect, this.version, this.#out, this.#outLen);
+    this.#outLen += n;
+    const o = this.#options;
+    if (o.earlyPublish && !this.clean && this.meta.hasSession && o.sessionLostPolicy === SessionLostPolicy.Republish) {
+      this.#sentEarly = true;
+      this.#resendAll(now);
+      this.#pump(now);
+      this.#resendSubscriptions();
+    }
+    this.#flush();
+  }
+
+  /** The transport closed or failed to open. */
+  transportClosed(now: number): void {
+    this.#callNow = now;
+    if (this.state < ConnState.Opening) return;
+    this.#lost(now, false, false);
+  }
+
+  /** Bytes from the transport. */
+  receive(chunk: Uint8Array, now: number): void {
+    this.#callNow = now;
+    if (this.state < ConnState.Connecting) return;
+    const d = this.#decoder;
+    d.feed(chunk);
+    for (;;) {
+      const r = d.next();
+      if (r === DECODE_PACKET) {
+        this.#pingDeadline = -1;
+        this.#handle(d.packet as Packet, now);
+        if (this.state < ConnState.Connecting) break; // the packet closed the connection
+      } else {
+        if (r === DECODE_ERROR) this.#protocolError(now, d.error?.reasonCode ?? 0x81, d.error?.message ?? "malformed packet");
+        break;
+      }
+    }
+    this.#checkSleepReady();
+    this.#flush();
+  }
+
+  /** Run timers: reconnect, connect timeout, keepalive, outbox expiry. */
+  tick(now: number): void {
+    this.#callNow = now;
+    switch (this.state) {
+      case ConnState.Waiting:
+        if (now >= this.#reconnectAt) {
+          this.state = ConnState.Opening;
+          this.#openedAt = now;
+          if (this.#everConnected) this.metrics[Metric.Reconnects]++;
+          this.#hooks.event(ClientEvent.Connecting, this.reconnectPolicy.attempt, 0);
+          this.#hooks.open();
+        }
+        break;
+      case ConnState.Opening:
+      case ConnState.Connecting:
+        if (now - this.#openedAt >= this.#options.connectTimeoutMs) this.#lost(now, true, false);
+        break;
+      case ConnState.Connected:
+        if (this.#pingDeadline >= 0) {
+          if (now >= this.#pingDeadline) {
+            this.metrics[Metric.KeepaliveTimeouts]++;
+            this.#hooks.event(ClientEvent.KeepaliveTimeout, 0, 0);
+            this.#lost(now, true, false);
+          }
+        } else if (this.#keepaliveMs > 0 && now - this.#lastSentAt >= this.#keepaliveMs) {
+          this.#reserve(2);
+          this.#out[this.#outLen++] = PacketType.Pingreq << 4;
+          this.#out[this.#outLen++] = 0;
+          this.#pingDeadline = now + this.#options.pingTimeoutMs;
+        }
+        break;
+    }
+    if (this.session.queued > 0) this.#expire(now);
+    this.#flush();
+  }
+
+  /** The next time `tick` has work to do (absolute ms), or Infinity. */
+  nextDeadline(): number {
+    let t = Infinity;
+    switch (this.state) {
+      case ConnState.Waiting:
+        t = this.#reconnectAt;
+        break;
+      case ConnState.Opening:
+      case ConnState.Connecting:
+        t = this.#openedAt + this.#options.connectTimeoutMs;
+        break;
+      case ConnState.Connected:
+        if (this.#pingDeadline >= 0) t = this.#pingDeadline;
+        else if (this.#keepaliveMs > 0) t = this.#lastSentAt + this.#keepaliveMs;
+        break;
+    }
+    const s = this.session;
+    if (s.queued > 0) {
+      const end = s.first + s.span;
+      for (let i = s.first; i < end; i++) {
+        if (s.state(i) !== RecordState.Queued) continue;
+        const e = s.expiresAt(i);
+        if (e !== 0) t = Math.min(t, e * 1000 - this.#clockOffset);
+      }
+    }
+    return t;
+  }
+
+  // ---- application commands ------------------------------------------------
+  /**
+   * Accept a message. Returns its token (> 0) once it is in the session (and,
+   * with a store, persisted), 0 for a QoS 0 message written at once, or a
+   * PublishError (< 0; see publishErrorMessage).
+   * Nothing is allocated on this path unless `opts` carries MQTT 5 properties.
+   */
+  publish(topic: string, payload: Uint8Array, opts: PublishOptions | undefined, now: number): number {
+    this.#callNow = now;
+    const qos = opts?.qos ?? 0;
+    const retain = opts?.retain ?? false;
+    if ((qos !== 0 && qos !== 1 && qos !== 2) || !(payload instanceof Uint8Array)) return PublishError.InvalidArgument;
+    const meta = this.meta;
+    if (qos > meta.serverMaximumQoS) return PublishError.QosNotSupported;
+    if (retain && !meta.serverRetainAvailable) return PublishError.RetainNotSupported;
+    const expiry = opts?.messageExpiryInterval ?? 0;
+    let props: Properties | null = null;
+    if (this.version === ProtocolVersion.V5 && (expiry > 0 || opts?.properties)) {
+      props = expiry > 0 ? { ...opts?.properties, messageExpiryInterval: expiry } : opts!.properties!;
+    }
+    const length = publishLength(this.version, topic, payload.length, qos, props);
+    if (length < 0) return PublishError.InvalidArgument;
+    if (length > meta.serverMaximumPacketSize || length > this.#out.length) return PublishError.PacketTooLarge;
+    const s = this.session;
+    const t = this.#now(now);
+    const connected = this.state === ConnState.Connected;
+    // QoS 0 with nothing waiting ahead of it goes straight out: no record needed.
+    if (qos === 0 && connected && s.queued === 0) {
+      this.#reserve(length);
+      this.#outLen += encodePublish(this.#out, this.#outLen, this.version, topic, payload, 0, retain, false, 0, props);
+      this.metrics[Metric.Sent]++;
+      this.#flush();
+      return 0;
+    }
+    if (length > s.arena.length) return PublishError.PacketTooLarge;
+    const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
+    let offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
+    if (offset < 0) {
+      const policy = this.#options.outboxPolicy;
+      if (policy === OutboxPolicy.DropOldest) {
+        while (offset < 0) {
+          const i = s.firstQueued();
+          if (i < 0) break;
+          this.#drop(i, DropReason.OutboxFullOldest, Metric.DroppedOutboxOldest);
+          offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
+        }
+      }
+      if (offset < 0) {
+        if (policy === OutboxPolicy.DropNewest) {
+          this.metrics[Metric.DroppedOutboxNewest]++;
+          this.#hooks.event(ClientEvent.Dropped, 0, DropReason.OutboxFullNewest);
+          return PublishError.DroppedNewest;
+        }
+        return PublishError.OutboxFull;
+      }
+    }
+    encodePublish(s.arena, offset, this.version, topic, payload, qos, retain, false, qos === 0 ? 0 : 1, props);
+    publishLayout(s.arena, offset, this.version, this.#layout);
+    const pidOff = this.#layout[0] < 0 ? 0 : this.#layout[0] - offset;
+    const expOff = this.#layout[1] < 0 ? 0 : this.#layout[1] - offset;
+    const expiresAt = expiry > 0 ? Math.floor(t / 1000) + expiry : 0;
+    const i = s.commitAccept(qos, length, expiresAt, pidOff, expOff);
+    const token = s.token(i);
+    this.#dirty = true;
+    this.#sleepReadyReported = false;
+    if (connected) this.#pump(now);
+    this.#flush();
+    return token;
+  }
+
+  /** Subscribe to one topic filter; kept in the session and restored if the broker loses it. */
+  subscribe(topic: string, qos: QoS, now: number, options?: { noLocal?: boolean; retainAsPublished?: boolean; retainHandling?: 0 | 1 | 2 }): number {
+    if ((qos !== 0 && qos !== 1 && qos !== 2) || typeof topic !== 'string' || topic === '') {
+      throw new TypeError('subscribe: a non-empty topic filter and a QoS of 0, 1 or 2 are needed');
+    }
+    this.#callNow = now;
+    const bytes = stringBytes(topic);
+    const opt = qos | (options?.noLocal ? 4 : 0) | (options?.retainAsPublished ? 8 : 0) | ((options?.retainHandling ?? 0) << 4);
+    const sIdx = this.session.putSub(bytes, opt);
+    if (sIdx < 0) throw new RangeError('subscribe: the subscription table is full (capacities.subscriptions / subscriptionBytes)');
+    this.#dirty = true;
+    this.#sleepReadyReported = false;
+    if (this.state === ConnState.Connected) this.#sendSubscribe(sIdx);
+    this.#flush();
+    return this.session.subPacketIds[sIdx];
+  }
+
+  unsubscribe(topic: string, now: number): boolean {
+    this.#callNow = now;
+    const s = this.session;
+    const sIdx = s.findSub(stringBytes(topic));
+    if (sIdx < 0) return false;
+    s.setSubState(sIdx, SubState.PendingUnsubscribe);
+    s.subPacketIds[sIdx] = 0;
+    this.#dirty = true;
+    this.#sleepReadyReported = false;
+    if (this.state === ConnState.Connected) this.#sendUnsubscribe(sIdx);
+    this.#flush();
+    return true;
+  }
+
+  /** Nothing in flight, nothing queued, no subscription change pending. */
+  isSleepReady(): boolean {
+    const s = this.session;
+    if (s.live !== 0) return false;
+    for (let k = 0; k < s.subCount; k++) if (s.subState(k) !== SubState.Active) return false;
+    return true;
+  }
+
+  /** Write the snapshot now if anything changed since the last one. */
+  persist(now: number): void {
+    this.meta.clockMs = this.#now(now);
+    this.#dirty = true;
+    this.#persistIfDirty();
+  }
+
+  // ---- incoming packets ----------------------------------------------------
+  #handle(p: Packet, now: number): void {
+    const s = this.session;
+    switch (p.type) {
+      case PacketType.Connack:
+        if (this.state !== ConnState.Connecting) return this.#protocolError(now, 0x82, 'CONNACK on an open connection [MQTT-3.2.0-1]');
+        return this.#connack(p, now);
+      case PacketType.Publish:
+        if (this.state !== ConnState.Connected) return this.#protocolError(now, 0x82, 'PUBLISH before CONNACK');
+        return this.#incomingPublish(p, now);
+      case PacketType.Puback: {
+        const i = s.findSent(p.packetId, RecordState.SentPublish);
+        if (i < 0 || s.qos(i) !== 1) return this.#stray();
+        if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode);
+        return this.#complete(i, RecordEvent.Puback, p.reasonCode, now);
+      }
+      case PacketType.Pubrec: {
+        let i = s.findSent(p.packetId, RecordState.SentPublish);
+        if (i >= 0 && s.qos(i) === 2) {
+          if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode);
+          s.transition(i, RecordEvent.Pubrec);
+          this.#dirty = true;
+        } else {
+          i = s.findSent(p.packetId, RecordState.SentPubrel);
+          if (i < 0) this.#stray();
+        }
+        // Unknown ids get a PUBREL too, so the server can finish its side [MQTT-4.3.3].
+        this.#ack(PacketType.Pubrel, p.packetId, i < 0 && this.version === ProtocolVersion.V5 ? 0x92 : 0);
+        return;
+      }
+      case PacketType.Pubcomp: {
+        const i = s.findSent(p.packetId, RecordState.SentPubrel);
+        if (i < 0) return this.#stray();
+        return this.#complete(i, RecordEvent.Pubcomp, p.reasonCode, now);
+      }
+      case PacketType.Pubrel: {
+        const known = s.removeIncoming(p.packetId);
+        if (known) this.#dirty = true;
+        this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
+        return;
+      }
+      case PacketType.Suback: {
+        const k = s.findSubByPacketId(p.packetId);
+        if (k < 0 || s.subState(k) !== SubState.PendingSubscribe) return this.#stray();
+        const code = p.reasonCodes[0] ?? 0x80;
+        const requested = s.subOptions(k) & 3;
+        const topic = utf8Read(s.subTopicBytes(k), 0, s.subTopicBytes(k).length);
+        s.subPacketIds[k] = 0;
+        if (code >= 0x80) s.removeSub(k);
+        else s.setSubState(k, SubState.Active, code);
+        this.#dirty = true;
+        if (code >= 0x80 || code < requested) this.#hooks.event(ClientEvent.SubscriptionDowngraded, requested, code, topic);
+        this.#hooks.event(ClientEvent.Subscribed, p.packetId, code, topic);
+        return;
+      }
+      case PacketType.Unsuback: {
+        const k = s.findSubByPacketId(p.packetId);
+        if (k < 0 || s.subState(k) !== SubState.PendingUnsubscribe) return this.#stray();
+        const topic = utf8Read(s.subTopicBytes(k), 0, s.subTopicBytes(k).length);
+        s.removeSub(k);
+        this.#dirty = true;
+        this.#hooks.event(ClientEvent.Unsubscribed, p.packetId, 0, topic);
+        return;
+      }
+      case PacketType.Pingresp:
+        return;
+      case PacketType.Disconnect:
+        this.lastReasonCode = p.reasonCode;
+        return this.#lost(now, false, false, p.reasonCode);
+      default:
+        return this.#protocolError(now, 0x82, `a client does not accept packet type ${p.type}`);
+    }
+  }
+
+  #connack(p: ConnackPacket, now: number): void {
+    const rc = p.reasonCode;
+    const meta = this.meta;
+    if (rc !== 0) {
+      this.lastReasonCode = rc;
+      this.metrics[Metric.Refused]++;
+      this.#hooks.event(ClientEvent.Refused, rc, 0);
+      // The server processes nothing sent after a refused CONNECT [MQTT-3.1.4-5]:
+      // early-sent messages stay inflight and go out again on the next attempt.
+      return this.#lost(now, false, permanentRefusal(rc, this.version), rc);
+    }
+    const pr = p.properties;
+    meta.serverReceiveMaximum = pr?.receiveMaximum ?? 65535;
+    meta.serverMaximumQoS = pr?.maximumQoS ?? 2;
+    meta.serverRetainAvailable = (pr?.retainAvailable ?? 1) === 1;
+    meta.serverMaximumPacketSize = pr?.maximumPacketSize ?? UNLIMITED_PACKET;
+    if (pr?.serverKeepAlive !== undefined) {
+      meta.serverKeepAlive = pr.serverKeepAlive;
+      this.#keepaliveMs = pr.serverKeepAlive * 1000;
+      this.#options.pingTimeoutMs = Math.min(this.#options.pingTimeoutMs, this.#keepaliveMs || Infinity);
+    }
+    if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
+    this.state = ConnState.Connected;
+    this.#everConnected = true;
+    this.reconnectPolicy.connected(now);
+    const s = this.session;
+    const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
+    if (!p.sessionPresent && (this.clean || held || meta.hasSession)) {
+      // The broker has no session for us (first contact, a clean start, or it
+      // lost it). Incoming QoS 2 ids refer to the old session: forget them.
+      s.incomingCount = 0;
+      let republished = 0;
+      if (!this.#sentEarly) republished = this.#sessionLost(now);
+      this.#restoreSubscriptions();
+      if (meta.hasSession && held) this.#hooks.event(ClientEvent.SessionLost, republished, 0);
+    }
+    meta.hasSession = !this.clean;
+    this.#dirty = true;
+    if (!this.#sentEarly) this.#resendAll(now);
+    this.#resendSubscriptions();
+    this.#pump(now);
+    this.#hooks.event(ClientEvent.Connected, p.sessionPresent ? 1 : 0, 0);
+    this.#sleepReadyReported = false;
+  }
+
+  /** The broker lost the session: apply the declared policy to what we still hold. */
+  #sessionLost(now: number): number {
+    const s = this.session;
+    const end = s.first + s.span;
+    let republished = 0;
+    for (let i = s.first; i < end; i++) {
+      const st = s.state(i);
+      if (st === RecordState.SentPubrel) {
+        // Past PUBREC the broker had taken ownership of the message: done.
+        const token = s.token(i);
+        s.transition(i, RecordEvent.SessionLost);
+        this.metrics[Metric.Acked]++;
+        this.#hooks.event(ClientEvent.Acked, token, 0x92);
+      } else if (st === RecordState.SentPublish) {
+        s.transition(i, RecordEvent.SessionLost);
+        if (this.#options.sessionLostPolicy === SessionLostPolicy.Discard) {
+          this.#drop(i, DropReason.SessionLostDiscarded, Metric.DroppedSessionLost);
+        } else {
+          republished++;
+        }
+      }
+    }
+    return republished;
+  }
+
+  #incomingPublish(p: PublishPacket, now: number): void {
+    const s = this.session;
+    this.metrics[Metric.Received]++;
+    if (p.qos === 0) return this.#hooks.message(p);
+    if (p.qos === 1) {
+      this.#hooks.message(p);
+      return this.#ack(PacketType.Puback, p.packetId, 0);
+    }
+    if (s.hasIncoming(p.packetId)) {
+      // Seen before and not yet released: the sender is resending [MQTT-4.3.3-9].
+      this.metrics[Metric.DuplicatesSuppressed]++;
+      return this.#ack(PacketType.Pubrec, p.packetId, 0);
+    }
+    if (!s.addIncoming(p.packetId)) return this.#protocolError(now, 0x93, 'more QoS 2 messages in flight than the Receive Maximum');
+    // Persist the id before the application sees the message: after a crash the
+    // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
+    this.#dirty = true;
+    this.#persistIfDirty();
+    this.#hooks.message(p);
+    this.#ack(PacketType.Pubrec, p.packetId, 0);
+  }
+
+  // ---- outgoing work -------------------------------------------------------
+  #window(): number {
+    return Math.min(this.session.caps.inflight, this.meta.serverReceiveMaximum);
+  }
+
+  /** Send queued records in acceptance order while the window allows. */
+  #pump(now: number): void {
+    const s = this.session;
+    const sec = Math.floor(this.#now(now) / 1000);
+    let i = s.first;
+    while (s.queued > 0) {
+      const end = s.first + s.span;
+      while (i < end && s.state(i) !== RecordState.Queued) i++;
+      if (i >= end) break;
+      const exp = s.expiresAt(i);
+      if (exp !== 0 && sec >= exp) {
+        this.#drop(i, DropReason.Expired, Metric.DroppedExpired);
+        i = Math.max(i, s.first);
+        continue;
+      }
+      const qos = s.qos(i);
+      if (qos > this.meta.serverMaximumQoS || s.length(i) > this.meta.serverMaximumPacketSize) {
+        this.#drop(i, DropReason.RefusedByServer, Metric.DroppedRefused);
+        i = Math.max(i, s.first);
+        continue;
+      }
+      if (qos === 0) {
+        this.#sendRecord(i, sec);
+        s.transition(i, RecordEvent.SentAtMostOnce);
+        this.#dirty = true;
+        i = Math.max(i, s.first);
+        continue;
+      }
+      if (s.inflight >= this.#window()) break;
+      const id = s.allocatePacketId();
+      s.transition(i, RecordEvent.Send, id, this.#now(now));
+      this.#sendRecord(i, sec);
+      s.markSentOnce(i);
+      this.#dirty = true;
+      i++;
+    }
+  }
+
+  /** Resend every sent record in order: PUBLISH with DUP, or PUBREL [MQTT-4.4.0-1]. */
+  #resendAll(now: number): void {
+    const s = this.session;
+    const end = s.first + s.span;
+    const sec = Math.floor(this.#now(now) / 1000);
+    for (let i = s.first; i < end; i++) {
+      const st = s.state(i);
+      if (st === RecordState.SentPublish) {
+        this.#sendRecord(i, sec);
+        this.metrics[Metric.Resent]++;
+      } else if (st === RecordState.SentPubrel) {
+        this.#ack(PacketType.Pubrel, s.packetId(i), 0);
+        this.metrics[Metric.Resent]++;
+      }
+    }
+  }
+
+  /** Patch the stored PUBLISH (packet id, DUP, remaining expiry) and copy it out. */
+  #sendRecord(i: number, sec: number): void {
+    const s = this.session;
+    const a = s.arena;
+    const off = s.offset(i);
+    const len = s.length(i);
+    if (s.qos(i) !== 0) {
+      const pid = s.packetId(i);
+      const po = off + s.packetIdOffset(i);
+      a[po] = pid >> 8;
+      a[po + 1] = pid & 0xff;
+      if (s.wasSent(i)) a[off] |= PUBLISH_DUP_FLAG;
+      else a[off] &= ~PUBLISH_DUP_FLAG;
+    }
+    const eo = s.expiryOffset(i);
+    if (eo !== 0) {
+      // MQTT 5 carries the time the message has left [MQTT-3.3.2-6].
+      const left = Math.max(1, s.expiresAt(i) - sec);
+      a[off + eo] = left >>> 24;
+      a[off + eo + 1] = (left >>> 16) & 0xff;
+      a[off + eo + 2] = (left >>> 8) & 0xff;
+      a[off + eo + 3] = left & 0xff;
+    }
+    this.#reserve(len);
+    this.#out.set(a.subarray(off, off + len), this.#outLen);
+    this.#outLen += len;
+    this.metrics[Metric.Sent]++;
+  }
+
+  #ack(type: number, packetId: number, reason: number): void {
+    this.#reserve(5);
+    this.#outLen += encodeAck(this.#out, this.#outLen, this.version, type, packetId, reason);
+  }
+
+  #complete(i: number, event: RecordEvent, reason: number, now: number): void {
+    const s = this.session;
+    const token = s.token(i);
+    const took = ((this.#now(now) >>> 0) - s.sentAt(i)) >>> 0;
+    s.transition(i, event);
+    this.#dirty = true;
+    const m = this.metrics;
+    m[Metric.Acked]++;
+    m[Metric.AckTimeTotalMs] += took;
+    if (took > m[Metric.AckTimeMaxMs]) m[Metric.AckTimeMaxMs] = took;
+    this.#hooks.event(ClientEvent.Acked, token, reason);
+    if (s.queued > 0) this.#pump(now);
+  }
+
+  /** The server refused the message (reason >= 0x80 in PUBACK or PUBREC): that flow ends. */
+  #refused(i: number, reason: number): void {
+    const token = this.session.token(i);
+    this.session.transition(i, RecordEvent.PubrecError);
+    this.#dirty = true;
+    this.metrics[Metric.DroppedRefused]++;
+    this.#hooks.event(ClientEvent.Dropped, token, DropReason.RefusedByServer, reason);
+  }
+
+  #drop(i: number, reason: DropReason, metric: Metric): void {
+    const token = this.session.token(i);
+    this.session.transition(i, RecordEvent.Drop);
+    this.#dirty = true;
+    this.metrics[metric]++;
+    this.#hooks.event(ClientEvent.Dropped, token, reason);
+  }
+
+  #expire(now: number): void {
+    const s = this.session;
+    const sec = Math.floor(this.#now(now) / 1000);
+    for (let i = s.first; i < s.first + s.span; i++) {
+      if (s.state(i) !== RecordState.Queued) continue;
+      const e = s.expiresAt(i);
+      if (e !== 0 && sec >= e) this.#drop(i, DropReason.Expired, Metric.DroppedExpired);
+    }
+    this.#persistIfDirty();
+  }
+
+  #stray(): void {
+    this.metrics[Metric.StrayAcks]++;
+  }
+
+  // ---- subscriptions -------------------------------------------------------
+  /** The broker has none of our subscriptions: every kept one is to be sent again. */
+  #restoreSubscriptions(): void {
+    const s = this.session;
+    for (let k = s.subCount - 1; k >= 0; k--) {
+      const st = s.subState(k);
+      if (st === SubState.PendingUnsubscribe && s.subPacketIds[k] === 0) s.removeSub(k);
+      else if (st === SubState.Active) s.setSubState(k, SubState.PendingSubscribe);
+    }
+  }
+
+  /** Send the subscription changes not yet sent on this connection. */
+  #resendSubscriptions(): void {
+    const s = this.session;
+    for (let k = 0; k < s.subCount; k++) {
+      if (s.subPacketIds[k] !== 0) continue;
+      const st = s.subState(k);
+      if (st === SubState.PendingSubscribe) this.#sendSubscribe(k);
+      else if (st === SubState.PendingUnsubscribe) this.#sendUnsubscribe(k);
+    }
+  }
+
+  #sendSubscribe(k: number): void {
+    const s = this.session;
+    const id = s.allocatePacketId();
+    s.subPacketIds[k] = id;
+    const o = s.subOptions(k);
+    const bytes = s.subTopicBytes(k);
+    this.#writePacket({
+      type: PacketType.Subscribe,
+      packetId: id,
+      subscriptions: [{
+        topic: utf8Read(bytes, 0, bytes.length),
+        qos: (o & 3) as QoS,
+        noLocal: (o & 4) !== 0,
+        retainAsPublished: (o & 8) !== 0,
+        retainHandling: ((o >> 4) & 3) as 0 | 1 | 2,
+      }],
+    });
+  }
+
+  #sendUnsubscribe(k: number): void {
+    const s = this.session;
+    const id = s.allocatePacketId();
+    s.subPacketIds[k] = id;
+    const bytes = s.subTopicBytes(k);
+    this.#writePacket({ type: PacketType.Unsubscribe, packetId: id, topics: [utf8Read(bytes, 0, bytes.length)] });
+  }
+
+  #writePacket(p: Packet): void {
+    let n = encode(p, this.version, this.#out, this.#outLen);
+    if (n === -1) {
+      this.#flush();
+      n = encode(p, this.version, this.#out, this.#outLen);
+    }
+    if (n < 0) throw new RangeError('packet does not fit sendBufferSize');
+    this.#outLen += n;
+  }
+
+  // ---- output and persistence ---------------------------------------------
+  /** Make room for n bytes of output, flushing what is there if needed. */
+  #reserve(n: number): void {
+    if (this.#outLen + n > this.#out.length) this.#flush();
+  }
+
+  /** Persist first, then hand the batched bytes to the host: an ack never leaves before the state it commits. */
+  #flush(): void {
+    this.#persistIfDirty();
+    if (this.#outLen === 0) return;
+    const n = this.#outLen;
+    this.#outLen = 0;
+    if (this.state >= ConnState.Connecting) {
+      this.#lastSentAt = this.#callNow;
+      this.#hooks.send(this.#out.subarray(0, n));
+    }
+  }
+
+  #persistIfDirty(): void {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    if (this.#snapshot.persist(this.meta) > 0) this.metrics[Metric.SnapshotWrites]++;
+  }
+
+  #checkSleepReady(): void {
+    if (this.#sleepReadyReported || this.state !== ConnState.Connected || !this.isSleepReady()) return;
+    this.#sleepReadyReported = true;
+    this.#persistIfDirty();
+    this.#hooks.event(ClientEvent.SleepReady, 0, 0);
+  }
+
+  // ---- failures ------------------------------------------------------------
+  #protocolError(now: number, reason: number, message: string): void {
+    this.metrics[Metric.ProtocolErrors]++;
+    this.lastReasonCode = reason;
+    if (this.version === ProtocolVersion.V5 && this.state >= ConnState.Connecting) {
+      this.#reserve(4);
+      this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+      this.#out[this.#outLen++] = 2;
+      this.#out[this.#outLen++] = reason;
+      this.#out[this.#outLen++] = 0;
+      this.#flush();
+    }
+    this.#hooks.event(ClientEvent.ProtocolError, reason, 0, message);
+    this.#lost(now, true, false, reason);
+  }
+
+  /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
+  #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
+    this.#outLen = 0;
+    this.#decoder.reset();
+    this.#pingDeadline = -1;
+    const s = this.session;
+    for (let k = 0; k < s.subCount; k++) s.subPacketIds[k] = 0;
+    this.meta.clockMs = this.#now(now);
+    this.#dirty = true;
+    this.#persistIfDirty();
+    if (this.#options.autoReconnect) {
+      this.state = ConnState.Waiting;
+      this.#reconnectAt = now + this.reconnectPolicy.nextDelay(now, this.#random, permanent);
+    } else {
+      this.state = ConnState.Idle;
+    }
+    if (close) this.#hooks.close();
+    this.#hooks.event(ClientEvent.Disconnected, reason, 0);
+  }
+}
+
+/** Refusals that retrying soon will not fix: bad credentials, not authorized, banned, bad id. */
+function permanentRefusal(rc: number, version: ProtocolVersion): boolean {
+  if (version === ProtocolVersion.V311) return rc === 1 || rc === 2 || rc === 4 || rc === 5;
+  return rc === 0x84 || rc === 0x85 || rc === 0x86 || rc === 0x87 || rc === 0x8a || rc === 0x8c;
+}
+
+function stringBytes(s: string): Uint8Array {
+  const b = new Uint8Array(utf8Length(s));
+  utf8Write(s, b, 0);
+  return b;
+}

@@ -1,0 +1,430 @@
+// The one home of session state: outgoing message records and their stored
+// packets, packet ids, incoming QoS 2 ids and subscriptions. Every change to a
+// message record goes through `transition`, whose rules are the table below.
+// All storage is fixed at construction: typed arrays the snapshot copies as
+// they are, so nothing here allocates after the constructor.
+
+/** Where an accepted message is in its life. */
+export const enum RecordState {
+  Free = 0,
+  /** Accepted, stored, not yet sent (the outbox). */
+  Queued = 1,
+  /** PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2). */
+  SentPublish = 2,
+  /** PUBREL sent, waiting for PUBCOMP. */
+  SentPubrel = 3,
+}
+
+/** What can happen to a record. */
+export const enum RecordEvent {
+  Send = 0,
+  Puback = 1,
+  Pubrec = 2,
+  PubrecError = 3,
+  Pubcomp = 4,
+  Drop = 5,
+  /** The broker lost the session: unacknowledged publishes go out again as new messages. */
+  SessionLost = 6,
+  /** A QoS 0 message left the outbox: nothing to wait for. */
+  SentAtMostOnce = 7,
+}
+
+const EVENTS = 8;
+const X = -1; // not allowed
+// NEXT[state * EVENTS + event]: the state after `event`, or X.
+//                 Send  Puback Pubrec PubrecErr Pubcomp Drop SessionLost SentQoS0
+const NEXT = Object.freeze([
+  /* Free        */ X, X, X, X, X, X, X, X,
+  /* Queued      */ RecordState.SentPublish, X, X, X, X, RecordState.Free, RecordState.Queued, RecordState.Free,
+  /* SentPublish */ X, RecordState.Free, RecordState.SentPubrel, RecordState.Free, X, X, RecordState.Queued, X,
+  /* SentPubrel  */ X, X, X, X, RecordState.Free, X, RecordState.Free, X,
+]);
+
+// A record is WORDS consecutive u32 in `records`.
+export const WORDS = 6;
+const W_META = 0; // state (bits 0-3) | qos (bits 4-5) | resend flag (bit 6) | packet id (bits 16-31)
+const W_TOKEN = 1; // the message's token, increasing in acceptance order
+const W_SPAN = 2; // arena offset (bits 0-15) | length (bits 16-31)
+const W_EXPIRES = 3; // session second at which it expires; 0 = never
+const W_SENT = 4; // low 32 bits of the session millisecond it was first sent (time to ack)
+const W_LAYOUT = 5; // packet id offset in the packet (bits 0-15) | expiry value offset (bits 16-31; 0 = none)
+
+const FLAG_RESEND = 0x40;
+
+export interface Capacities {
+  /** Records that may be sent and unacknowledged at once. Default 16. */
+  inflight: number;
+  /** Records that may wait in the outbox. Default 16. */
+  outbox: number;
+  /** Bytes of stored PUBLISH packets, shared by inflight and outbox. Default 2048, at most 65535. */
+  storeBytes: number;
+  /** Incoming QoS 2 packet ids held until PUBREL. Default 16. */
+  incomingQos2: number;
+  /** Subscriptions. Default 8. */
+  subscriptions: number;
+  /** Bytes of subscription topic filters. Default 512. */
+  subscriptionBytes: number;
+}
+
+export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
+  inflight: 16,
+  outbox: 16,
+  storeBytes: 2048,
+  incomingQos2: 16,
+  subscriptions: 8,
+  subscriptionBytes: 512,
+});
+
+/** Subscription entry states. */
+export const enum SubState {
+  Free = 0,
+  /** SUBSCRIBE to send or sent, SUBACK awaited. */
+  PendingSubscribe = 1,
+  Active = 2,
+  /** UNSUBSCRIBE to send or sent, UNSUBACK awaited. */
+  PendingUnsubscribe = 3,
+}
+
+// A subscription is SUB_WORDS u32 in `subs`.
+export const SUB_WORDS = 2;
+// word 0: offset (bits 0-15) | length (bits 16-31) into subBytes
+// word 1: state (bits 0-3) | requested options (bits 8-15) | granted code (bits 16-23)
+// packet ids of pending subscription packets live in subPacketIds.
+
+export class SessionState {
+  readonly caps: Readonly<Capacities>;
+  readonly records: Uint32Array;
+  readonly arena: Uint8Array;
+  /** First record slot in use; records are kept in acceptance order. */
+  first = 0;
+  /** Slots used from `first` on, holes included. */
+  span = 0;
+  /** Arena bytes in use run from byteStart to byteEnd, holes included. */
+  byteStart = 0;
+  byteEnd = 0;
+  liveBytes = 0;
+  queued = 0;
+  inflight = 0;
+  /** Next packet id to try, 1..65535. */
+  nextPacketId = 1;
+  /** Token of the next accepted message. */
+  nextToken = 1;
+
+  readonly incoming: Uint16Array;
+  incomingCount = 0;
+
+  readonly subs: Uint32Array;
+  readonly subPacketIds: Uint16Array;
+  readonly subBytes: Uint8Array;
+  subCount = 0;
+  subBytesUsed = 0;
+
+  constructor(caps: Partial<Capacities> = {}) {
+    const c = { ...DEFAULT_CAPACITIES, ...caps };
+    for (const k of Object.keys(DEFAULT_CAPACITIES) as (keyof Capacities)[]) {
+      if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`capacities.${k} must be a whole number >= 1`);
+    }
+    if (c.storeBytes > 65535) throw new RangeError('capacities.storeBytes must be at most 65535');
+    if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
+    this.caps = Object.freeze(c);
+    this.records = new Uint32Array((c.inflight + c.outbox) * WORDS);
+    this.arena = new Uint8Array(c.storeBytes);
+    this.incoming = new Uint16Array(c.incomingQos2);
+    this.subs = new Uint32Array(c.subscriptions * SUB_WORDS);
+    this.subPacketIds = new Uint16Array(c.subscriptions);
+    this.subBytes = new Uint8Array(c.subscriptionBytes);
+  }
+
+  get recordSlots(): number {
+    return this.caps.inflight + this.caps.outbox;
+  }
+  get live(): number {
+    return this.queued + this.inflight;
+  }
+
+  // ---- record fields -------------------------------------------------------
+  state(i: number): RecordState {
+    return (this.records[i * WORDS + W_META] & 0xf) as RecordState;
+  }
+  qos(i: number): number {
+    return (this.records[i * WORDS + W_META] >>> 4) & 3;
+  }
+  packetId(i: number): number {
+    return this.records[i * WORDS + W_META] >>> 16;
+  }
+  wasSent(i: number): boolean {
+    return (this.records[i * WORDS + W_META] & FLAG_RESEND) !== 0;
+  }
+  token(i: number): number {
+    return this.records[i * WORDS + W_TOKEN];
+  }
+  offset(i: number): number {
+    return this.records[i * WORDS + W_SPAN] & 0xffff;
+  }
+  length(i: number): number {
+    return this.records[i * WORDS + W_SPAN] >>> 16;
+  }
+  expiresAt(i: number): number {
+    return this.records[i * WORDS + W_EXPIRES];
+  }
+  sentAt(i: number): number {
+    return this.records[i * WORDS + W_SENT];
+  }
+  packetIdOffset(i: number): number {
+    return this.records[i * WORDS + W_LAYOUT] & 0xffff;
+  }
+  expiryOffset(i: number): number {
+    return this.records[i * WORDS + W_LAYOUT] >>> 16;
+  }
+
+  /**
+   * Make room for a new record of `length` bytes at the end; returns the arena
+   * offset to encode into, or -1 when the record slots or bytes are exhausted.
+   * The caller then encodes and calls `commitAccept`.
+   */
+  reserve(length: number): number {
+    if (this.live >= this.recordSlots || this.liveBytes + length > this.arena.length) return -1;
+    if (this.first + this.span >= this.recordSlots || this.byteEnd + length > this.arena.length) this.compact();
+    return this.byteEnd;
+  }
+
+  /** Append the record whose packet was just encoded at `reserve`'s offset. Returns its slot. */
+  commitAccept(qos: number, length: number, expiresAt: number, packetIdOffset: number, expiryOffset: number): number {
+    const i = this.first + this.span;
+    const o = i * WORDS;
+    const r = this.records;
+    r[o + W_META] = RecordState.Queued | (qos << 4);
+    r[o + W_TOKEN] = this.nextToken;
+    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
+    r[o + W_SPAN] = this.byteEnd | (length << 16);
+    r[o + W_EXPIRES] = expiresAt;
+    r[o + W_SENT] = 0;
+    r[o + W_LAYOUT] = packetIdOffset | (expiryOffset << 16);
+    this.span++;
+    this.byteEnd += length;
+    this.liveBytes += length;
+    this.queued++;
+    return i;
+  }
+
+  /**
+   * Apply `event` to record `i`. Returns false, changing nothing, when the
+   * table does not allow it (a stray or repeated ack, say).
+   */
+  transition(i: number, event: RecordEvent, packetId = 0, now = 0): boolean {
+    const o = i * WORDS;
+    const meta = this.records[o + W_META];
+    const from = meta & 0xf;
+    const to = NEXT[from * EVENTS + event];
+    if (to === X) return false;
+    const wasInflight = from === RecordState.SentPublish || from === RecordState.SentPubrel;
+    const isInflight = to === RecordState.SentPublish || to === RecordState.SentPubrel;
+    if (from === RecordState.Queued) this.queued--;
+    if (wasInflight) this.inflight--;
+    if (to === RecordState.Queued) this.queued++;
+    if (isInflight) this.inflight++;
+    if (to === RecordState.Free) {
+      this.records[o + W_META] = 0;
+      this.liveBytes -= this.length(i);
+      this.trimHead();
+      return true;
+    }
+    let m = (meta & ~0xf) | to;
+    if (event === RecordEvent.Send) {
+      m = (m & 0xffff) | (packetId << 16);
+      this.records[o + W_SENT] = now >>> 0;
+    } else if (event === RecordEvent.SessionLost) {
+      // Out again as a new message: a fresh packet id and no DUP [MQTT-3.3.1-1].
+      m = (m & 0xffff & ~FLAG_RESEND);
+    }
+    this.records[o + W_META] = m;
+    return true;
+  }
+
+  /** Mark that the record's PUBLISH has gone out once, so a later send sets DUP. */
+  markSentOnce(i: number): void {
+    this.records[i * WORDS + W_META] |= FLAG_RESEND;
+  }
+
+  /** Drop free slots at the head so the common in-order ack costs nothing. */
+  private trimHead(): void {
+    const r = this.records;
+    while (this.span > 0 && (r[this.first * WORDS + W_META] & 0xf) === RecordState.Free) {
+      const o = this.first * WORDS;
+      this.byteStart = (r[o + W_SPAN] & 0xffff) + (r[o + W_SPAN] >>> 16);
+      this.first++;
+      this.span--;
+    }
+    if (this.span === 0) {
+      this.first = 0;
+      this.byteStart = 0;
+      this.byteEnd = 0;
+    }
+  }
+
+  /** Move live records and their bytes to the front, in order, closing holes. */
+  compact(): void {
+    const r = this.records;
+    const a = this.arena;
+    let to = 0;
+    let bytes = 0;
+    const end = this.first + this.span;
+    for (let i = this.first; i < end; i++) {
+      const o = i * WORDS;
+      if ((r[o + W_META] & 0xf) === RecordState.Free) continue;
+      const off = r[o + W_SPAN] & 0xffff;
+      const len = r[o + W_SPAN] >>> 16;
+      if (off !== bytes) a.copyWithin(bytes, off, off + len);
+      const t = to * WORDS;
+      if (t !== o) for (let w = 0; w < WORDS; w++) r[t + w] = r[o + w];
+      r[t + W_SPAN] = bytes | (len << 16);
+      bytes += len;
+      to++;
+    }
+    for (let i = to; i < end; i++) r[i * WORDS + W_META] = 0;
+    this.first = 0;
+    this.span = to;
+    this.byteStart = 0;
+    this.byteEnd = bytes;
+  }
+
+  /** The slot holding a sent record with this packet id and state, or -1. */
+  findSent(packetId: number, state: RecordState): number {
+    const r = this.records;
+    const end = this.first + this.span;
+    const want = state | (packetId << 16);
+    for (let i = this.first; i < end; i++) {
+      if ((r[i * WORDS + W_META] & 0xffff000f) === want) return i;
+    }
+    return -1;
+  }
+
+  /** The oldest queued record, or -1. */
+  firstQueued(): number {
+    if (this.queued === 0) return -1;
+    const r = this.records;
+    const end = this.first + this.span;
+    for (let i = this.first; i < end; i++) if ((r[i * WORDS + W_META] & 0xf) === RecordState.Queued) return i;
+    return -1;
+  }
+
+  /** A packet id no sent record and no pending subscription packet holds. */
+  allocatePacketId(): number {
+    for (let tries = 0; tries < 65535; tries++) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.packetIdInUse(id)) return id;
+    }
+    return 0; // cannot happen with fewer than 65535 records
+  }
+
+  packetIdInUse(id: number): boolean {
+    const r = this.records;
+    const end = this.first + this.span;
+    for (let i = this.first; i < end; i++) {
+      const m = r[i * WORDS + W_META];
+      const s = m & 0xf;
+      if ((s === RecordState.SentPublish || s === RecordState.SentPubrel) && m >>> 16 === id) return true;
+    }
+    for (let s = 0; s < this.subCount; s++) if (this.subPacketIds[s] === id) return true;
+    return false;
+  }
+
+  // ---- incoming QoS 2 ------------------------------------------------------
+  hasIncoming(id: number): boolean {
+    for (let k = 0; k < this.incomingCount; k++) if (this.incoming[k] === id) return true;
+    return false;
+  }
+  /** Returns false when the table is full. */
+  addIncoming(id: number): boolean {
+    if (this.incomingCount >= this.incoming.length) return false;
+    this.incoming[this.incomingCount++] = id;
+    return true;
+  }
+  removeIncoming(id: number): boolean {
+    for (let k = 0; k < this.incomingCount; k++) {
+      if (this.incoming[k] === id) {
+        this.incoming[k] = this.incoming[--this.incomingCount];
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ---- subscriptions -------------------------------------------------------
+  subState(s: number): SubState {
+    return (this.subs[s * SUB_WORDS + 1] & 0xf) as SubState;
+  }
+  subOptions(s: number): number {
+    return (this.subs[s * SUB_WORDS + 1] >>> 8) & 0xff;
+  }
+  subGranted(s: number): number {
+    return (this.subs[s * SUB_WORDS + 1] >>> 16) & 0xff;
+  }
+  subTopicBytes(s: number): Uint8Array {
+    const w = this.subs[s * SUB_WORDS];
+    return this.subBytes.subarray(w & 0xffff, (w & 0xffff) + (w >>> 16));
+  }
+  findSub(topic: Uint8Array): number {
+    for (let s = 0; s < this.subCount; s++) {
+      const w = this.subs[s * SUB_WORDS];
+      const off = w & 0xffff;
+      const len = w >>> 16;
+      if (len !== topic.length) continue;
+      let k = 0;
+      while (k < len && this.subBytes[off + k] === topic[k]) k++;
+      if (k === len) return s;
+    }
+    return -1;
+  }
+  findSubByPacketId(id: number): number {
+    for (let s = 0; s < this.subCount; s++) if (this.subPacketIds[s] === id) return s;
+    return -1;
+  }
+  /** Adds or updates a subscription entry; -1 when full. */
+  putSub(topic: Uint8Array, options: number): number {
+    let s = this.findSub(topic);
+    if (s < 0) {
+      if (this.subCount >= this.subPacketIds.length || this.subBytesUsed + topic.length > this.subBytes.length) return -1;
+      s = this.subCount++;
+      this.subBytes.set(topic, this.subBytesUsed);
+      this.subs[s * SUB_WORDS] = this.subBytesUsed | (topic.length << 16);
+      this.subBytesUsed += topic.length;
+    }
+    this.subs[s * SUB_WORDS + 1] = SubState.PendingSubscribe | (options << 8);
+    this.subPacketIds[s] = 0;
+    return s;
+  }
+  setSubState(s: number, state: SubState, granted = this.subGranted(s)): void {
+    const w = this.subs[s * SUB_WORDS + 1];
+    this.subs[s * SUB_WORDS + 1] = state | (w & 0xff00) | (granted << 16);
+  }
+  removeSub(s: number): void {
+    const w = this.subs[s * SUB_WORDS];
+    const off = w & 0xffff;
+    const len = w >>> 16;
+    this.subBytes.copyWithin(off, off + len, this.subBytesUsed);
+    this.subBytesUsed -= len;
+    for (let k = s; k < this.subCount - 1; k++) {
+      this.subs[k * SUB_WORDS] = this.subs[(k + 1) * SUB_WORDS];
+      this.subs[k * SUB_WORDS + 1] = this.subs[(k + 1) * SUB_WORDS + 1];
+      this.subPacketIds[k] = this.subPacketIds[k + 1];
+    }
+    this.subCount--;
+    for (let k = 0; k < this.subCount; k++) {
+      const x = this.subs[k * SUB_WORDS];
+      if ((x & 0xffff) > off) this.subs[k * SUB_WORDS] = ((x & 0xffff) - len) | (x & 0xffff0000);
+    }
+  }
+
+  /** Forget everything (a clean session). Tokens keep increasing. */
+  clear(): void {
+    this.records.fill(0);
+    this.first = this.span = 0;
+    this.byteStart = this.byteEnd = this.liveBytes = 0;
+    this.queued = this.inflight = 0;
+    this.incomingCount = 0;
+    this.subCount = 0;
+    this.subBytesUsed = 0;
+  }
+}
