@@ -1,0 +1,454 @@
+// The Node host: an MQTT.js-shaped API over the sans-I/O core. It moves bytes
+// between a transport and the core, keeps one timer at the core's next
+// deadline, and turns the core's numeric events into EventEmitter events.
+// Every protocol decision stays in modules/.
+
+import { EventEmitter } from 'node:events';
+import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
+import { ClientEvent, DropReason, OutboxPolicy, type SnapshotStore } from '../../modules/session/ports.js';
+import { RestoreStatus } from '../../modules/session/snapshot.js';
+import type { Capacities } from '../../modules/session/session-state.js';
+import type { ReconnectOptions } from '../../modules/session/reconnect.js';
+import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
+import { openTransport, type Transport, type TransportOptions } from './transport.js';
+import { FileSnapshotStore } from './file-store.js';
+
+export interface ConnectOptions extends TransportOptions {
+  /** As MQTT.js. A persistent session (clean: false) needs a fixed one. */
+  clientId?: string;
+  /** As MQTT.js: clean session (3.1.1) / clean start (5.0). Default true, or false with a session store. */
+  clean?: boolean;
+  /** Seconds, as MQTT.js. Default 60. */
+  keepalive?: number;
+  /** 4 (MQTT 3.1.1, default) or 5, as MQTT.js. */
+  protocolVersion?: 4 | 5;
+  username?: string;
+  password?: string | Uint8Array;
+  will?: { topic: string; payload: string | Uint8Array; qos?: QoS; retain?: boolean; properties?: Properties };
+  /** MQTT 5 CONNECT properties, as MQTT.js (sessionExpiryInterval, userProperties, ...). */
+  properties?: Properties & { sessionExpiryInterval?: number };
+  /** As MQTT.js: ms between reconnects; 0 turns reconnecting off. Here it is the base of the jittered backoff. Default 1000. */
+  reconnectPeriod?: number;
+  /** As MQTT.js: ms to wait for CONNACK. Default 30000. */
+  connectTimeout?: number;
+  /** Dormouse: keep the session in this file (two slot files PATH.0 and PATH.1). Implies clean: false. */
+  sessionFile?: string;
+  /** Dormouse: any SnapshotStore instead of a file. */
+  store?: SnapshotStore;
+  capacities?: Partial<Capacities>;
+  outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest';
+  sessionLostPolicy?: 'republish' | 'discard';
+  earlyPublish?: boolean;
+  reconnect?: ReconnectOptions;
+  receiveBufferSize?: number;
+  sendBufferSize?: number;
+  /** Random source for the backoff jitter; Math.random by default. */
+  random?: () => number;
+  /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
+  now?: () => number;
+}
+
+export interface PublishOptions {
+  qos?: QoS;
+  retain?: boolean;
+  /** MQTT 5 properties, as MQTT.js; messageExpiryInterval also bounds the wait in the outbox (any version). */
+  properties?: Properties;
+}
+
+/** What `publish` resolves to: the message is in the session (and persisted, with a store). */
+export interface Accepted {
+  /** The message's token in the session; 0 for a QoS 0 message written at once. */
+  token: number;
+  /** Resolves when the broker acknowledged it (at once for QoS 0); rejects if it is dropped. */
+  acknowledged: Promise<void>;
+}
+
+export class DropError extends Error {
+  constructor(readonly token: number, readonly reason: DropReason, readonly reasonCode?: number) {
+    super(`message ${token} dropped: ${dropReasonText(reason)}${reasonCode ? ` (reason code 0x${reasonCode.toString(16)})` : ''}`);
+  }
+}
+
+export function dropReasonText(reason: DropReason): string {
+  switch (reason) {
+    case DropReason.OutboxFullOldest: return 'outbox full, oldest dropped';
+    case DropReason.OutboxFullNewest: return 'outbox full, newest dropped';
+    case DropReason.Expired: return 'message expired before it could be sent';
+    case DropReason.RefusedByServer: return 'refused by the server';
+    case DropReason.SessionLostDiscarded: return 'the broker lost the session (discard policy)';
+    default: return `reason ${reason}`;
+  }
+}
+
+interface Waiter {
+  resolve: (v: number) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * A connected (or connecting) client. Events, as MQTT.js where it has them:
+ * 'connect' (connack: {sessionPresent}), 'message' (topic, payload, packet),
+ * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
+ * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade'.
+ */
+export class NodeClient extends EventEmitter {
+  readonly core: DormouseClient;
+  connected = false;
+  #url: string;
+  #transportOptions: TransportOptions;
+  #transport: Transport | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Infinity;
+  #now: () => number;
+  #acks = new Map<number, Waiter>();
+  #subs = new Map<string, Waiter[]>();
+  #unsubs = new Map<string, Waiter[]>();
+  #ended = false;
+  #ending: Array<() => void> = [];
+
+  constructor(url: string, options: ConnectOptions = {}) {
+    super();
+    this.#url = url;
+    this.#transportOptions = options;
+    this.#now = options.now ?? Date.now;
+    const store = options.store ?? (options.sessionFile ? new FileSnapshotStore(options.sessionFile) : null);
+    const reconnect: ReconnectOptions = { baseMs: options.reconnectPeriod || 1000, ...options.reconnect };
+    const coreOptions: ClientOptions = {
+      clientId: options.clientId ?? (store ? '' : `dormouse_${Math.random().toString(16).slice(2, 10)}`),
+      protocolVersion: options.protocolVersion ?? 4,
+      clean: options.clean,
+      keepalive: options.keepalive ?? 60,
+      sessionExpiryInterval: options.properties?.sessionExpiryInterval,
+      username: options.username,
+      password: options.password,
+      will: options.will,
+      properties: options.properties ? withoutSessionExpiry(options.properties) : undefined,
+      capacities: options.capacities,
+      receiveBufferSize: options.receiveBufferSize,
+      sendBufferSize: options.sendBufferSize,
+      outboxPolicy:
+        options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest : OutboxPolicy.Reject,
+      sessionLostPolicy: options.sessionLostPolicy === 'discard' ? SessionLostPolicy.Discard : SessionLostPolicy.Republish,
+      earlyPublish: options.earlyPublish,
+      reconnect,
+      autoReconnect: options.reconnectPeriod !== 0,
+      connectTimeoutMs: options.connectTimeout ?? 30000,
+    };
+    this.core = new DormouseClient(
+      coreOptions,
+      {
+        send: (bytes) => this.#transport?.write(bytes),
+        open: () => this.#open(),
+        close: () => this.#closeTransport(),
+        message: (p) => this.#message(p),
+        event: (kind, a, b, detail) => this.#event(kind, a, b, detail),
+      },
+      store,
+      options.random ?? Math.random,
+    );
+    const now = this.#now();
+    if (this.core.restore(now) === RestoreStatus.Restored) {
+      queueMicrotask(() => this.emit('restored', { inflight: this.core.session.inflight, queued: this.core.session.queued }));
+    }
+    this.core.start(now);
+    this.#schedule();
+  }
+
+  /**
+   * Accept a message into the session. Resolves once it is accepted (and
+   * persisted, with a store); `acknowledged` resolves on PUBACK/PUBCOMP.
+   * MQTT.js-style callback: called on acknowledgement (or error).
+   */
+  publish(topic: string, message: string | Uint8Array, opts: PublishOptions = {}, callback?: (err?: Error) => void): Promise<Accepted> {
+    const payload = typeof message === 'string' ? Buffer.from(message) : message;
+    const token = this.core.publish(
+      topic,
+      payload,
+      { qos: opts.qos ?? 0, retain: opts.retain, messageExpiryInterval: opts.properties?.messageExpiryInterval, properties: withoutExpiry(opts.properties) },
+      this.#now(),
+    );
+    this.#schedule();
+    if (token < 0) {
+      const err = new Error(publishErrorMessage(token));
+      callback?.(err);
+      return Promise.reject(err);
+    }
+    let acknowledged: Promise<void>;
+    if (token === 0 || (opts.qos ?? 0) === 0) {
+      acknowledged = Promise.resolve();
+    } else {
+      acknowledged = new Promise<void>((resolve, reject) => this.#acks.set(token, { resolve: () => resolve(), reject }));
+    }
+    if (callback) acknowledged.then(() => callback(), callback);
+    else acknowledged.catch(() => {}); // a caller that never waits must not see an unhandled rejection
+    return Promise.resolve({ token, acknowledged });
+  }
+
+  /** Publish and wait for the acknowledgement (MQTT.js 5's publishAsync). */
+  async publishAsync(topic: string, message: string | Uint8Array, opts: PublishOptions = {}): Promise<void> {
+    const { acknowledged } = await this.publish(topic, message, opts);
+    return acknowledged;
+  }
+
+  /** Subscribe; resolves with the granted QoS (or failure code) per filter, as MQTT.js's granted list. */
+  subscribe(
+    topic: string | string[] | Record<string, { qos: QoS }>,
+    opts: { qos?: QoS } = {},
+    callback?: (err: Error | null, granted?: Array<{ topic: string; qos: number }>) => void,
+  ): Promise<Array<{ topic: string; qos: number }>> {
+    const list: Array<[string, QoS]> =
+      typeof topic === 'string' ? [[topic, opts.qos ?? 0]]
+      : Array.isArray(topic) ? topic.map((t) => [t, opts.qos ?? 0] as [string, QoS])
+      : Object.entries(topic).map(([t, o]) => [t, o.qos] as [string, QoS]);
+    const waits = list.map(([t, qos]) => {
+      const p = new Promise<number>((resolve, reject) => push(this.#subs, t, { resolve, reject }));
+      this.core.subscribe(t, qos, this.#now());
+      return p.then((code) => ({ topic: t, qos: code }));
+    });
+    this.#schedule();
+    const all = Promise.all(waits);
+    if (callback) all.then((g) => callback(null, g), (e) => callback(e));
+    return all;
+  }
+
+  unsubscribe(topic: string | string[], callback?: (err?: Error) => void): Promise<void> {
+    const list = typeof topic === 'string' ? [topic] : topic;
+    const waits = list.map((t) => {
+      if (!this.core.unsubscribe(t, this.#now())) return Promise.resolve();
+      return new Promise<number>((resolve, reject) => push(this.#unsubs, t, { resolve, reject })).then(() => {});
+    });
+    this.#schedule();
+    const all = Promise.all(waits).then(() => {});
+    if (callback) all.then(() => callback(), callback);
+    return all;
+  }
+
+  /** Disconnect cleanly; unacknowledged work stays in the session (and its file). */
+  end(force = false, callback?: () => void): Promise<void> {
+    if (this.#ended) {
+      callback?.();
+      return Promise.resolve();
+    }
+    this.#ended = true;
+    const done = new Promise<void>((resolve) => this.#ending.push(resolve));
+    this.core.end(this.#now());
+    if (force) this.#transport?.destroy();
+    this.#clearTimer();
+    if (!this.#transport) this.#finishEnd();
+    if (callback) done.then(callback);
+    return done;
+  }
+
+  /** The delivery metrics of the core, by name. */
+  metrics(): Record<string, number> {
+    const m = this.core.metrics;
+    const out: Record<string, number> = {};
+    for (const [name, idx] of Object.entries(METRIC_NAMES)) out[name] = m[idx];
+    return out;
+  }
+
+  // ---- host duties ---------------------------------------------------------
+  #open(): void {
+    const t = openTransport(this.#url, this.#transportOptions, {
+      onOpen: () => {
+        if (this.#transport !== t) return;
+        this.core.transportOpened(this.#now());
+        this.#schedule();
+      },
+      onData: (chunk) => {
+        if (this.#transport !== t) return;
+        this.core.receive(chunk, this.#now());
+        this.#schedule();
+      },
+      onClose: (err) => {
+        if (this.#transport !== t) return;
+        this.#transport = null;
+        if (err && !this.#ended) this.#error(err);
+        this.core.transportClosed(this.#now());
+        this.#schedule();
+        if (this.#ended) this.#finishEnd();
+      },
+    });
+    this.#transport = t;
+  }
+
+  #closeTransport(): void {
+    const t = this.#transport;
+    if (!t) return;
+    if (!this.#ended) this.#transport = null;
+    t.close();
+  }
+
+  #finishEnd(): void {
+    this.#transport = null;
+    this.connected = false;
+    const waiters = this.#ending.splice(0);
+    this.emit('end');
+    for (const w of waiters) w();
+  }
+
+  #message(p: PublishPacket): void {
+    // The core's packet is valid only during this call: copy what leaves it.
+    const payload = Buffer.from(p.payload);
+    const topic = p.topic;
+    this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+  }
+
+  #event(kind: ClientEvent, a: number, b: number, detail?: unknown): void {
+    switch (kind) {
+      case ClientEvent.Connecting:
+        if (a > 0 || this.core.metrics[Metric.Reconnects] > 0) this.emit('reconnect');
+        break;
+      case ClientEvent.Connected:
+        this.connected = true;
+        this.emit('connect', { sessionPresent: a === 1, returnCode: 0 });
+        break;
+      case ClientEvent.Disconnected:
+        if (this.connected) {
+          this.connected = false;
+          this.emit('offline');
+        }
+        this.emit('close');
+        break;
+      case ClientEvent.Refused: {
+        const err = Object.assign(new Error(`connection refused: ${refusalText(a, this.core.version)}`), { code: a });
+        this.#error(err);
+        break;
+      }
+      case ClientEvent.Acked: {
+        const w = this.#acks.get(a);
+        if (w) {
+          this.#acks.delete(a);
+          w.resolve(b);
+        }
+        this.emit('acked', a, b);
+        break;
+      }
+      case ClientEvent.Dropped: {
+        const code = typeof detail === 'number' ? detail : undefined;
+        const err = new DropError(a, b as DropReason, code);
+        const w = this.#acks.get(a);
+        if (w) {
+          this.#acks.delete(a);
+          w.reject(err);
+        }
+        this.emit('drop', { token: a, reason: b, text: err.message });
+        break;
+      }
+      case ClientEvent.Subscribed:
+        shift(this.#subs, detail as string)?.resolve(b);
+        break;
+      case ClientEvent.SubscriptionDowngraded:
+        this.emit('downgrade', { topic: detail, requested: a, granted: b });
+        break;
+      case ClientEvent.Unsubscribed:
+        shift(this.#unsubs, detail as string)?.resolve(0);
+        break;
+      case ClientEvent.SessionLost:
+        this.emit('sessionLost', { republished: a });
+        break;
+      case ClientEvent.SleepReady:
+        this.emit('sleepReady');
+        break;
+      case ClientEvent.ProtocolError:
+        this.#error(Object.assign(new Error(`protocol error from the server: ${String(detail)}`), { code: a }));
+        break;
+      case ClientEvent.KeepaliveTimeout:
+        this.#error(new Error('keepalive timeout: no PINGRESP, the connection was half-open'));
+        break;
+    }
+  }
+
+  /**
+   * Connection errors are reported, not thrown: the client keeps reconnecting,
+   * so an 'error' without a listener must not take the process down.
+   */
+  #error(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  #schedule(): void {
+    if (this.#ended) return;
+    const at = this.core.nextDeadline();
+    if (at === this.#timerAt && this.#timer) return;
+    this.#clearTimer();
+    if (at === Infinity) return;
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      this.core.tick(this.#now());
+      this.#schedule();
+    }, Math.max(0, Math.min(at - this.#now(), 0x7fffffff)));
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Infinity;
+  }
+}
+
+/** Connect as MQTT.js's `mqtt.connect(url, options)` does. */
+export function connect(url: string, options: ConnectOptions = {}): NodeClient {
+  return new NodeClient(url, options);
+}
+
+const METRIC_NAMES: Record<string, Metric> = {
+  sent: Metric.Sent,
+  acknowledged: Metric.Acked,
+  resent: Metric.Resent,
+  duplicatesSuppressed: Metric.DuplicatesSuppressed,
+  droppedOutboxOldest: Metric.DroppedOutboxOldest,
+  droppedOutboxNewest: Metric.DroppedOutboxNewest,
+  droppedExpired: Metric.DroppedExpired,
+  droppedRefused: Metric.DroppedRefused,
+  droppedSessionLost: Metric.DroppedSessionLost,
+  reconnects: Metric.Reconnects,
+  strayAcks: Metric.StrayAcks,
+  received: Metric.Received,
+  ackTimeTotalMs: Metric.AckTimeTotalMs,
+  ackTimeMaxMs: Metric.AckTimeMaxMs,
+  refused: Metric.Refused,
+  protocolErrors: Metric.ProtocolErrors,
+  keepaliveTimeouts: Metric.KeepaliveTimeouts,
+  snapshotWrites: Metric.SnapshotWrites,
+};
+
+const REFUSED_311 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];
+const REFUSED_5: Record<number, string> = {
+  0x80: 'unspecified error', 0x81: 'malformed packet', 0x82: 'protocol error', 0x83: 'implementation specific error',
+  0x84: 'unsupported protocol version', 0x85: 'client identifier not valid', 0x86: 'bad user name or password',
+  0x87: 'not authorized', 0x88: 'server unavailable', 0x89: 'server busy', 0x8a: 'banned', 0x8c: 'bad authentication method',
+  0x90: 'topic name invalid', 0x95: 'packet too large', 0x97: 'quota exceeded', 0x99: 'payload format invalid',
+  0x9a: 'retain not supported', 0x9b: 'QoS not supported', 0x9c: 'use another server', 0x9d: 'server moved',
+  0x9f: 'connection rate exceeded',
+};
+
+export function refusalText(code: number, version: number): string {
+  return (version === 5 ? REFUSED_5[code] : REFUSED_311[code]) ?? `code ${code}`;
+}
+
+function withoutSessionExpiry(p: Properties): Properties {
+  const { sessionExpiryInterval: _drop, ...rest } = p;
+  return rest;
+}
+
+function withoutExpiry(p: Properties | undefined): Properties | undefined {
+  if (!p) return undefined;
+  const { messageExpiryInterval: _drop, ...rest } = p;
+  return Object.keys(rest).length ? rest : undefined;
+}
+
+function push(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
+  const list = map.get(key);
+  if (list) list.push(w);
+  else map.set(key, [w]);
+}
+
+function shift(map: Map<string, Waiter[]>, key: string): Waiter | undefined {
+  const list = map.get(key);
+  const w = list?.shift();
+  if (list && list.length === 0) map.delete(key);
+  return w;
+}
