@@ -1,0 +1,248 @@
+// Fakes with the shapes and the documented failure behaviour of the Moddable
+// APIs the ESP32 host uses: `timer`, `preference` (NVS), the ECMA-419 TCP
+// socket, and the RTC region of dormouse/deepsleep.
+
+import type { PreferenceStore, RtcMemory, TcpSocket, TcpSocketOptions, TimerApi } from '../../../hosts/moddable/platform.js';
+
+/** Thrown by a fake when it simulates the power going at that instant. */
+export class PowerCut extends Error {
+  constructor() {
+    super('power cut');
+  }
+}
+
+/** Seeded xorshift32, so a failing case can be replayed from its seed. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+/** RTC region: noise at power-on, writes that can be torn at any byte. */
+export class FakeRtc implements RtcMemory {
+  readonly bytes: Uint8Array;
+  writes = 0;
+  #tearAfter = -1; // bytes still allowed before the cut, or -1
+
+  constructor(byteLength = 4096, seed = 1) {
+    this.bytes = new Uint8Array(byteLength);
+    this.powerOn(seed);
+  }
+
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+
+  /** Power lost and back: the cells hold noise. */
+  powerOn(seed: number): void {
+    const r = prng(seed);
+    for (let i = 0; i < this.bytes.length; i++) this.bytes[i] = (r() * 256) | 0;
+    this.#tearAfter = -1;
+  }
+
+  /** The power goes after `n` more bytes are written (across calls). */
+  tearAfter(n: number): void {
+    this.#tearAfter = n;
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    this.#check(offset, into.length);
+    into.set(this.bytes.subarray(offset, offset + into.length));
+  }
+
+  write(offset: number, bytes: Uint8Array): void {
+    this.#check(offset, bytes.length);
+    this.writes++;
+    if (this.#tearAfter >= 0 && bytes.length > this.#tearAfter) {
+      this.bytes.set(bytes.subarray(0, this.#tearAfter), offset);
+      this.#tearAfter = -1;
+      throw new PowerCut();
+    }
+    if (this.#tearAfter >= 0) this.#tearAfter -= bytes.length;
+    this.bytes.set(bytes, offset);
+  }
+
+  #check(offset: number, length: number): void {
+    if (!(offset >= 0) || offset + length > this.bytes.length) throw new RangeError('rtc: outside the RTC region');
+  }
+}
+
+/**
+ * `preference` on ESP32: NVS limits (15-character names, 4000-byte values),
+ * ArrayBuffer instances only, a copy on get, and Moddable's erase-then-set.
+ */
+export class FakePreference implements PreferenceStore {
+  readonly #values = new Map<string, ArrayBuffer | string | number | boolean>();
+  sets = 0;
+  #cutNextSet = false;
+
+  /** The next set erases the key and then loses power, as Moddable's ESP32 set can. */
+  cutNextSet(): void {
+    this.#cutNextSet = true;
+  }
+
+  get(domain: string, key: string): unknown {
+    const v = this.#values.get(`${domain}\0${key}`);
+    return v instanceof ArrayBuffer ? v.slice(0) : v;
+  }
+
+  set(domain: string, key: string, value: ArrayBuffer): void {
+    if (domain.length > 15 || key.length > 15) throw new Error('nvs_open fail');
+    if (!(value instanceof ArrayBuffer)) throw new Error('unsupported type');
+    if (value.byteLength > 4000) throw new Error('nvs set fail');
+    const name = `${domain}\0${key}`;
+    this.#values.delete(name); // ERASE_KEY
+    if (this.#cutNextSet) {
+      this.#cutNextSet = false;
+      throw new PowerCut();
+    }
+    this.#values.set(name, value.slice(0));
+    this.sets++;
+  }
+
+  delete(domain: string, key: string): void {
+    this.#values.delete(`${domain}\0${key}`);
+  }
+}
+
+/** A Moddable timer handle. */
+export interface FakeTimerHandle {
+  callback: (t: FakeTimerHandle) => void;
+  due: number; // Infinity when unscheduled
+  repeat: number;
+  cleared: boolean;
+}
+
+/** `timer` on a virtual clock, with the documented lifetime rules. */
+export class FakeTimers implements TimerApi<FakeTimerHandle> {
+  now = 0;
+  readonly live = new Set<FakeTimerHandle>();
+  created = 0;
+
+  readonly clock = (): number => this.now;
+
+  repeat(callback: (t: FakeTimerHandle) => void, interval: number): FakeTimerHandle {
+    const t: FakeTimerHandle = { callback, due: this.now + interval, repeat: interval, cleared: false };
+    this.live.add(t);
+    this.created++;
+    return t;
+  }
+
+  set(callback: (t: FakeTimerHandle) => void, initial?: number, repeat?: number): FakeTimerHandle {
+    const t: FakeTimerHandle = { callback, due: this.now + (initial ?? 0), repeat: repeat ?? 0, cleared: false };
+    this.live.add(t);
+    this.created++;
+    return t;
+  }
+
+  schedule(t: FakeTimerHandle, initial?: number, repeat?: number): void {
+    if (t.cleared) throw new Error('timer used after it was freed');
+    if (initial === undefined) {
+      t.due = Infinity;
+      t.repeat = Infinity;
+    } else {
+      t.due = this.now + initial;
+      t.repeat = repeat ?? 0;
+    }
+  }
+
+  clear(t: FakeTimerHandle | undefined): void {
+    if (!t) return;
+    t.cleared = true;
+    this.live.delete(t);
+  }
+
+  /** Run every timer due up to now + ms, in time order. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      let next: FakeTimerHandle | undefined;
+      for (const t of this.live) if (t.due <= end && (!next || t.due < next.due)) next = t;
+      if (!next) break;
+      this.now = next.due;
+      next.due = next.repeat > 0 ? this.now + next.repeat : Infinity;
+      next.callback(next);
+      // "If the repeat interval is zero when the timer's callback returns, the timer is automatically cleared."
+      if (next.repeat === 0 && !next.cleared) this.clear(next);
+    }
+    this.now = end;
+  }
+}
+
+/**
+ * ECMA-419 TCP as Moddable's lwIP socket behaves: not writable before the
+ * first onWritable, "would block" beyond the announced room, reads that must
+ * not ask for more than is available.
+ */
+export class FakeTcp implements TcpSocket {
+  static instances: FakeTcp[] = [];
+  static throwOnConstruct = false;
+
+  readonly options: TcpSocketOptions;
+  readonly written: number[] = [];
+  inbox: number[] = [];
+  room = 0;
+  connected = false;
+  closed = false;
+  writeCalls = 0;
+
+  constructor(options: TcpSocketOptions) {
+    if (FakeTcp.throwOnConstruct) throw new Error('invalid address');
+    this.options = options;
+    FakeTcp.instances.push(this);
+  }
+
+  static reset(): void {
+    FakeTcp.instances = [];
+    FakeTcp.throwOnConstruct = false;
+  }
+
+  /** The connection is established with `room` bytes of send buffer. */
+  connect(room: number): void {
+    this.connected = true;
+    this.room = room;
+    this.options.onWritable?.(room);
+  }
+
+  deliver(bytes: ArrayLike<number>): void {
+    for (let i = 0; i < bytes.length; i++) this.inbox.push(bytes[i]!);
+    this.options.onReadable?.(this.inbox.length);
+  }
+
+  /** The peer acknowledged `n` bytes: room frees up. */
+  drain(n: number): void {
+    this.room += n;
+    this.options.onWritable?.(this.room);
+  }
+
+  fail(): void {
+    this.options.onError?.();
+  }
+
+  read(into: Uint8Array): number {
+    if (into.length === 0 || into.length > this.inbox.length) throw new Error('invalid');
+    for (let i = 0; i < into.length; i++) into[i] = this.inbox[i]!;
+    this.inbox = this.inbox.slice(into.length);
+    return into.length;
+  }
+
+  write(bytes: Uint8Array): number {
+    if (!this.connected) throw new Error('not ready');
+    if (this.closed) throw new Error('closed');
+    if (bytes.length > this.room) throw new Error('would block');
+    this.writeCalls++;
+    for (let i = 0; i < bytes.length; i++) this.written.push(bytes[i]!);
+    this.room -= bytes.length;
+    return this.room;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
