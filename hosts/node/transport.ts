@@ -1,0 +1,225 @@
+// One byte-stream shape over mqtt:// (TCP), mqtts:// (TLS), ws:// and wss://.
+// The core is sans-I/O: it hands us bytes to send and wants bytes, "opened"
+// and "closed" back. Nothing here knows MQTT except the WebSocket rules of
+// MQTT 5 section 6 (subprotocol "mqtt", binary frames only).
+
+import net from 'node:net';
+import tls from 'node:tls';
+import WebSocket from 'ws';
+
+export interface TransportHandlers {
+  /** The connection (and TLS handshake / WebSocket upgrade) is complete. */
+  onOpen(): void;
+  /** Bytes arrived. The view stays valid after the call (each chunk is a fresh buffer). */
+  onData(chunk: Uint8Array): void;
+  /**
+   * Called exactly once per openTransport() call, including after a local
+   * close()/destroy() (err undefined then) and after a failed connect.
+   */
+  onClose(err?: Error): void;
+  /** A write returned false earlier and the buffer has drained. */
+  onDrain?(): void;
+}
+
+export interface TransportOptions {
+  /** PEM (or DER in a Buffer) CA certificate(s) to trust instead of the system store. */
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  passphrase?: string;
+  /** Default true. false accepts any server certificate (same as insecure). */
+  rejectUnauthorized?: boolean;
+  /** Skip server certificate verification (mosquitto_pub --insecure). Off by default. */
+  insecure?: boolean;
+  /** SNI and the name checked against the certificate; defaults to the URL host unless it is an IP address. */
+  servername?: string;
+  /** Give up if not open within this many ms (default 30 000; 0 = no limit). */
+  connectTimeoutMs?: number;
+  /** Bytes buffered before write() returns false (default 16 KiB). */
+  highWaterMark?: number;
+  /** Extra HTTP headers for the WebSocket upgrade request. */
+  headers?: Record<string, string>;
+}
+
+export interface Transport {
+  /** Queue bytes (copied). false: buffer is full, wait for onDrain before writing more. */
+  write(bytes: Uint8Array): boolean;
+  /** Flush what is queued, then close (FIN / WebSocket close 1000). */
+  close(): void;
+  /** Close now, dropping anything queued. */
+  destroy(): void;
+}
+
+export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss';
+
+export interface BrokerAddress {
+  scheme: Scheme;
+  host: string;
+  port: number;
+  /** Path for ws/wss (default /mqtt); '' for TCP. */
+  path: string;
+  secure: boolean;
+  websocket: boolean;
+}
+
+const DEFAULT_PORTS: Readonly<Record<Scheme, number>> = Object.freeze({ mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 });
+const SCHEME_ALIASES: Readonly<Record<string, Scheme>> = Object.freeze({
+  mqtt: 'mqtt', tcp: 'mqtt', mqtts: 'mqtts', ssl: 'mqtts', tls: 'mqtts', ws: 'ws', wss: 'wss',
+});
+
+/** Parses mqtt://, mqtts://, ws://, wss:// (and the aliases tcp, ssl, tls). Throws on anything else. */
+export function parseBrokerUrl(url: string): BrokerAddress {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a broker URL: ${JSON.stringify(url)} (expected mqtt://host[:port], mqtts://, ws:// or wss://)`);
+  }
+  const scheme = SCHEME_ALIASES[u.protocol.slice(0, -1).toLowerCase()];
+  if (!scheme) throw new TypeError(`unsupported scheme ${JSON.stringify(u.protocol)} in ${url} (use mqtt, mqtts, ws or wss)`);
+  if (!u.hostname) throw new TypeError(`no host in ${url}`);
+  // URL keeps the brackets of IPv6 literals; net.connect wants them gone.
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port);
+  const websocket = scheme === 'ws' || scheme === 'wss';
+  let p = '';
+  if (websocket) p = (u.pathname === '/' || u.pathname === '' ? '/mqtt' : u.pathname) + u.search;
+  return { scheme, host, port, path: p, secure: scheme === 'mqtts' || scheme === 'wss', websocket };
+}
+
+function tlsOptions(addr: BrokerAddress, opts: TransportOptions): tls.ConnectionOptions {
+  const verify = !(opts.insecure === true || opts.rejectUnauthorized === false);
+  const o: tls.ConnectionOptions = { rejectUnauthorized: verify };
+  if (opts.ca !== undefined) o.ca = opts.ca as tls.ConnectionOptions['ca'];
+  if (opts.cert !== undefined) o.cert = opts.cert as tls.ConnectionOptions['cert'];
+  if (opts.key !== undefined) o.key = opts.key as tls.ConnectionOptions['key'];
+  if (opts.passphrase !== undefined) o.passphrase = opts.passphrase;
+  // RFC 6066 forbids an IP address as SNI; Node warns if we pass one. The
+  // certificate check still runs against the host (IP SANs work).
+  const sni = opts.servername ?? (net.isIP(addr.host) ? undefined : addr.host);
+  if (sni !== undefined) o.servername = sni;
+  return o;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * Opens a connection; handlers fire asynchronously (never from inside this call).
+ * Throws only on a bad URL.
+ */
+export function openTransport(url: string, opts: TransportOptions, handlers: TransportHandlers): Transport {
+  const addr = parseBrokerUrl(url);
+  return addr.websocket ? openWebSocket(addr, opts, handlers) : openSocket(addr, opts, handlers);
+}
+
+function openSocket(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers): Transport {
+  const hwm = opts.highWaterMark ?? 16 * 1024;
+  // Node passes highWaterMark on to the stream (net and tls both); @types/node omits it.
+  const stream = { highWaterMark: hwm } as object;
+  let socket: net.Socket;
+  if (addr.secure) {
+    socket = tls.connect({ ...stream, host: addr.host, port: addr.port, ...tlsOptions(addr, opts) });
+  } else {
+    socket = net.connect({ ...stream, host: addr.host, port: addr.port });
+  }
+  socket.setNoDelay(true);
+  let done = false;
+  let failure: Error | undefined;
+  const timer = startConnectTimer(opts, () => {
+    failure = new Error(`connect to ${addr.host}:${addr.port} timed out after ${opts.connectTimeoutMs ?? 30000} ms`);
+    socket.destroy();
+  });
+
+  socket.once(addr.secure ? 'secureConnect' : 'connect', () => {
+    if (timer) clearTimeout(timer);
+    if (!done) h.onOpen();
+  });
+  socket.on('data', (chunk: Buffer) => { if (!done) h.onData(chunk); });
+  socket.on('drain', () => { if (!done && h.onDrain) h.onDrain(); });
+  socket.on('error', (e) => { failure ??= e; });
+  socket.once('close', () => {
+    if (timer) clearTimeout(timer);
+    if (done) return;
+    done = true;
+    h.onClose(failure);
+  });
+
+  return {
+    write(bytes) {
+      if (done || socket.destroyed) return false;
+      // Buffer.from(view) copies: the caller's view is valid only during this call.
+      return socket.write(Buffer.from(bytes));
+    },
+    close() { socket.end(); },
+    destroy() { socket.destroy(); },
+  };
+}
+
+function startConnectTimer(opts: TransportOptions, fire: () => void): NodeJS.Timeout | undefined {
+  const ms = opts.connectTimeoutMs ?? 30000;
+  return ms > 0 ? setTimeout(fire, ms) : undefined;
+}
+
+function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers): Transport {
+  const hwm = opts.highWaterMark ?? 16 * 1024;
+  const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
+  const target = `${addr.scheme}://${host}:${addr.port}${addr.path}`;
+  const wsOpts: WebSocket.ClientOptions = {
+    perMessageDeflate: false,
+    headers: opts.headers,
+    handshakeTimeout: opts.connectTimeoutMs === 0 ? undefined : (opts.connectTimeoutMs ?? 30000),
+  };
+  if (addr.secure) Object.assign(wsOpts, tlsOptions(addr, opts));
+  const ws = new WebSocket(target, 'mqtt', wsOpts);
+  ws.binaryType = 'nodebuffer';
+  let done = false;
+  let failure: Error | undefined;
+  // ws has no write-side back-pressure signal of its own: count bytes handed
+  // to send() whose callback (written to the socket) has not fired yet.
+  let pending = 0;
+  let full = false;
+
+  ws.once('open', () => { if (!done) h.onOpen(); });
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (done) return;
+    if (!isBinary) {
+      // [MQTT-6.0.0-1] a text frame means the peer is not speaking MQTT: close.
+      failure ??= new Error('received a WebSocket text frame; MQTT needs binary frames');
+      ws.terminate();
+      return;
+    }
+    h.onData(data);
+  });
+  ws.on('error', (e) => { failure ??= e; });
+  ws.once('close', () => {
+    if (done) return;
+    done = true;
+    h.onClose(failure);
+  });
+
+  return {
+    write(bytes) {
+      if (done || ws.readyState !== WebSocket.OPEN) return false;
+      const n = bytes.byteLength;
+      pending += n;
+      ws.send(Buffer.from(bytes), { binary: true }, (err) => {
+        pending -= n;
+        if (err) { failure ??= asError(err); return; }
+        if (full && pending < hwm) {
+          full = false;
+          if (!done && h.onDrain) h.onDrain();
+        }
+      });
+      if (pending >= hwm) full = true;
+      return !full;
+    },
+    close() {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000);
+    },
+    destroy() { ws.terminate(); },
+  };
+}
