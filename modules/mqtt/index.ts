@@ -1,0 +1,30 @@
+// The codec's public surface: types, constants, encoder, streaming decoder, UTF-8.
+export * from './types.js';
+export * from './constants.js';
+export {
+  ENCODE_INVALID,
+  ENCODE_NO_SPACE,
+  PUBLISH_DUP_FLAG,
+  encode,
+  encodeAck,
+  encodePublish,
+  encodedLength,
+  markDuplicate,
+  propertiesLength,
+  publishLayout,
+  publishLength,
+  topicLength,
+  varintSize,
+} from './encode.js';
+export {
+  DECODE_ERROR,
+  DECODE_NEED_DATA,
+  DECODE_PACKET,
+  DecodedAck,
+  DecodedPublish,
+  PINGREQ,
+  PINGRESP,
+  PacketDecoder,
+} from './decode.js';
+export type { DecodeError, PacketDecoderOptions } from './decode.js';
+export { Utf8Status, utf8Check, utf8Decode, utf8Length, utf8Read, utf8Write } from './utf8.js';
