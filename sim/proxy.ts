@@ -188,6 +188,8 @@ export class FaultProxy {
   };
   /** Every fault taken, in order. */
   readonly log: FaultLogEntry[] = [];
+  /** Observer of every packet forwarded, in arrival order (for timelines and round-trip counts). */
+  onPacket: ((dir: Direction, type: number, bytes: number, conn: number) => void) | null = null;
 
   readonly #server: net.Server;
   readonly #targetHost: string;
@@ -426,6 +428,7 @@ export class FaultProxy {
       this.#close(c, reset);
       return;
     }
+    this.onPacket?.(leg.dir, type, packet.length, c.id);
     this.#enqueue(leg, packet, type);
     if (cut === 'after') {
       this.log.push({ ...where, action: 'cut-after' });

@@ -1,0 +1,146 @@
+// The client core's own numbers (issue: client core):
+//   node --import tsx bench/core.ts [--json] [--quick]
+// - heap over a million QoS 1 publish+ack cycles (flat = no steady-state allocation)
+// - RAM per inflight record, snapshot bytes for the default capacities
+// - packets, bytes and round trips from wake to sleep-ready for one QoS 1
+//   reading on a resumed session, ours vs MQTT.js, through a counting proxy to aedes
+// - XS compute count per connect and per QoS 1 / QoS 2 publish to completion
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { setup, cycles1, cycles2 } from '../test/support/xs-entry/core-bench.js';
+import { WORDS, DEFAULT_CAPACITIES, SessionState } from '../modules/session/session-state.js';
+import { snapshotCapacity, SessionSnapshot } from '../modules/session/snapshot.js';
+import { bundleForXs, runInXs } from '../test/support/xs.js';
+import { startAedes } from '../sim/brokers.js';
+import { FaultProxy } from '../sim/proxy.js';
+import { connect } from '../hosts/node/client.js';
+
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  // Re-run with --expose-gc so heap figures are taken after a full collection.
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+function line(bench: string, ours: number, peer: number | null, unit: string, note = ''): void {
+  const ratio = peer ? ours / peer : null;
+  if (json) console.log(JSON.stringify({ bench, ours, peer, ratio, unit }));
+  else console.log(`${bench.padEnd(44)} ours ${fmt(ours).padStart(12)}${peer !== null ? `  peer ${fmt(peer).padStart(10)}  ratio ${ratio!.toFixed(2)}` : ''}  ${unit}${note ? '  ' + note : ''}`);
+}
+const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+
+// ---- heap over a million cycles -------------------------------------------------
+{
+  const n = quick ? 100_000 : 1_000_000;
+  setup();
+  cycles1(10_000); // warm up: JIT, inline caches
+  gc!();
+  const before = process.memoryUsage().heapUsed;
+  const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  cycles1(n);
+  const cpu = process.cpuUsage(cpu0);
+  const ns = Number(process.hrtime.bigint() - t0);
+  gc!();
+  const after = process.memoryUsage().heapUsed;
+  line('core.qos1-cycle.heap-growth', after - before, null, `bytes after ${n} publish+ack cycles`);
+  line('core.qos1-cycle.rate', Math.round(n / (ns / 1e9)), null, 'cycles/s (core alone, no I/O)');
+  line('core.qos1-cycle.cpu', (cpu.user + cpu.system) / n, null, 'µs CPU per cycle');
+  cycles2(10_000);
+  gc!();
+  const b2 = process.memoryUsage().heapUsed;
+  const t2 = process.hrtime.bigint();
+  cycles2(n / 2);
+  const ns2 = Number(process.hrtime.bigint() - t2);
+  gc!();
+  line('core.qos2-cycle.heap-growth', process.memoryUsage().heapUsed - b2, null, `bytes after ${n / 2} QoS 2 cycles`);
+  line('core.qos2-cycle.rate', Math.round(n / 2 / (ns2 / 1e9)), null, 'cycles/s (core alone, no I/O)');
+}
+
+// ---- sizes ------------------------------------------------------------------------
+{
+  line('core.record.bytes', WORDS * 4, null, 'bytes of RAM per inflight record (plus its stored PUBLISH)');
+  const s = new SessionState();
+  const ram = s.records.byteLength + s.arena.byteLength + s.incoming.byteLength + s.subs.byteLength + s.subPacketIds.byteLength + s.subBytes.byteLength;
+  line('core.session.ram', ram, null, 'bytes of typed arrays for the default capacities');
+  line('core.snapshot.max-bytes', snapshotCapacity(DEFAULT_CAPACITIES, 23), null, 'bytes, default capacities, 23-byte client id (ESP32 RTC slow memory: 8192)');
+  const snap = new SessionSnapshot(s, 4, new TextEncoder().encode('dormouse-1'), null);
+  const off = s.reserve(20);
+  s.commitAccept(1, 20, 0, 16, 0);
+  void off;
+  line('core.snapshot.one-reading-bytes', snap.encode({ clockMs: 0, hasSession: true, serverReceiveMaximum: 20, serverMaximumQoS: 2, serverRetainAvailable: true, serverMaximumPacketSize: 1000, serverKeepAlive: 60 }, 1), null, 'bytes with one 20-byte QoS 1 reading held');
+}
+
+// ---- wake to sleep-ready, on the wire -------------------------------------------
+{
+  const aedes = await startAedes();
+  const dir = mkdtempSync(join(tmpdir(), 'dormouse-bench-'));
+  try {
+    async function measure(wake: (url: string) => Promise<void>): Promise<{ packets: number; bytes: number; flights: number }> {
+      const proxy = await FaultProxy.start({ targetPort: aedes.port });
+      const flights: string[] = [];
+      proxy.onPacket = (dir) => {
+        if (flights.at(-1) !== dir) flights.push(dir);
+      };
+      await wake(proxy.url);
+      await new Promise((r) => setTimeout(r, 50));
+      const c = proxy.counters;
+      const packets = c.packets.c2s.reduce((a, b) => a + b, 0) + c.packets.s2c.reduce((a, b) => a + b, 0);
+      await proxy.close();
+      // A round trip is a client flight answered by a server flight.
+      const roundTrips = flights.filter((d, i) => d === 'c2s' && flights[i + 1] === 's2c').length;
+      return { packets, bytes: c.bytes.c2s + c.bytes.s2c, flights: roundTrips };
+    }
+    const sessionFile = join(dir, 'wake');
+    // First contact creates the session on both sides (not measured).
+    {
+      const first = connect(aedes.url, { clientId: 'wake-ours', sessionFile });
+      await new Promise((r) => first.once('connect', r));
+      await first.end();
+      const m = await mqtt.connectAsync(aedes.url, { clientId: 'wake-peer', clean: false });
+      await m.endAsync();
+    }
+    const ours = await measure(async (url) => {
+      const c = connect(url, { clientId: 'wake-ours', sessionFile });
+      const { acknowledged } = await c.publish('sensors/t1', '21.5', { qos: 1 });
+      await acknowledged;
+      await c.end();
+    });
+    const peer = await measure(async (url) => {
+      const c = await mqtt.connectAsync(url, { clientId: 'wake-peer', clean: false });
+      await c.publishAsync('sensors/t1', '21.5', { qos: 1 });
+      await c.endAsync();
+    });
+    line('wake.qos1.packets', ours.packets, peer.packets, 'packets, resumed session, one QoS 1 reading (min 5)');
+    line('wake.qos1.bytes', ours.bytes, peer.bytes, 'bytes of MQTT, same');
+    line('wake.qos1.round-trips', ours.flights, peer.flights, 'round trips before sleep-ready');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await aedes.close();
+  }
+}
+
+// ---- XS -----------------------------------------------------------------------------
+{
+  const entry = fileURLToPath(new URL('../test/support/xs-entry/core-bench.ts', import.meta.url));
+  const n = 1000;
+  const steps = await runInXs(await bundleForXs(entry), [
+    'connectOnce()',
+    'setup()',
+    `cycles1(${n})`,
+    `cycles2(${n})`,
+    'cycles1(10000)',
+    'cycles1(10000)',
+  ]);
+  line('xs.connect.compute', steps[0].compute, null, 'XS compute units for construct + CONNECT + CONNACK');
+  line('xs.qos1-publish.compute', steps[2].compute / n, null, 'XS compute units per QoS 1 publish to completion');
+  line('xs.qos2-publish.compute', steps[3].compute / n, null, 'XS compute units per QoS 2 publish to completion');
+  line('xs.heap.after-setup', steps[1].currentHeapCount, null, 'XS heap count after one client is set up');
+  line('xs.heap.growth-10k', steps[5].currentHeapCount - steps[4].currentHeapCount, null, 'XS heap count change over 10,000 more QoS 1 publishes');
+}

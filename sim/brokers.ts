@@ -1,0 +1,256 @@
+// Real brokers for tests, benchmarks and the simulator, on 127.0.0.1 only.
+// aedes runs in-process (MQTT 3.1.1 only); mosquitto runs as a child process
+// from a generated config file so persistence and restarts are real.
+// Every child process started here is also killed at process exit, so a
+// failing test cannot leave a broker behind.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Aedes, type AedesOptions } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+
+const HOST = '127.0.0.1';
+
+/** A port that was free a moment ago (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Resolves once HOST:port accepts a TCP connection, or rejects after timeoutMs. */
+export async function waitForPort(port: number, timeoutMs = 5000, alive?: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: HOST, port });
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => { s.destroy(); resolve(false); });
+    });
+    if (ok) return;
+    if (alive && !alive()) throw new Error(`process listening on ${port} exited before accepting connections`);
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections on ${HOST}:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function closeServer(server: net.Server | WebSocketServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+// ---------------------------------------------------------------- aedes
+
+export interface AedesHandle {
+  broker: Aedes;
+  port: number;
+  /** mqtt://127.0.0.1:PORT */
+  url: string;
+  /** Port of the WebSocket listener (path /mqtt), when started with ws: true. */
+  wsPort?: number;
+  /** ws://127.0.0.1:PORT/mqtt, when started with ws: true. */
+  wsUrl?: string;
+  /** Destroys every client connection, closes listeners and the broker. */
+  close(): Promise<void>;
+}
+
+export interface StartAedesOptions {
+  /** Also listen for MQTT over WebSocket (subprotocol mqtt) on another port. */
+  ws?: boolean;
+  broker?: AedesOptions;
+}
+
+export async function startAedes(opts: StartAedesOptions = {}): Promise<AedesHandle> {
+  const broker = await Aedes.createBroker(opts.broker);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+
+  let wss: WebSocketServer | undefined;
+  let wsPort: number | undefined;
+  if (opts.ws) {
+    wss = new WebSocketServer({ host: HOST, port: 0, path: '/mqtt' });
+    await new Promise<void>((resolve, reject) => {
+      wss!.once('error', reject);
+      wss!.once('listening', () => resolve());
+    });
+    wss.on('connection', (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      broker.handle(stream as unknown as net.Socket);
+    });
+    wsPort = (wss.address() as net.AddressInfo).port;
+  }
+
+  let closed = false;
+  return {
+    broker,
+    port,
+    url: `mqtt://${HOST}:${port}`,
+    wsPort,
+    wsUrl: wsPort === undefined ? undefined : `ws://${HOST}:${wsPort}/mqtt`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const s of sockets) s.destroy();
+      if (wss) {
+        for (const c of wss.clients) c.terminate();
+        await closeServer(wss);
+      }
+      await closeServer(server);
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- mosquitto
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+let mosquittoPath: string | null | undefined;
+
+/** Absolute path of the mosquitto broker, or null when it is not installed. */
+export function findMosquitto(): string | null {
+  if (mosquittoPath !== undefined) return mosquittoPath;
+  mosquittoPath = null;
+  if (existsSync('/usr/sbin/mosquitto')) mosquittoPath = '/usr/sbin/mosquitto';
+  else {
+    const r = spawnSync('sh', ['-c', 'command -v mosquitto'], { encoding: 'utf8' });
+    const p = r.status === 0 ? r.stdout.trim() : '';
+    if (p) mosquittoPath = p;
+  }
+  return mosquittoPath;
+}
+
+export function mosquittoAvailable(): boolean {
+  return findMosquitto() !== null;
+}
+
+export interface StartMosquittoOptions {
+  /** Default true: persistence on, database in dir. */
+  persistence?: boolean;
+  /** Directory for the config, log and database; a new temp dir by default (removed by stop()/kill() only if created here). */
+  dir?: string;
+  port?: number;
+  /** Extra config lines appended verbatim (for example a TLS listener). */
+  extraConfig?: string[];
+}
+
+export interface MosquittoHandle {
+  port: number;
+  url: string;
+  dir: string;
+  /** SIGTERM (mosquitto saves its database) and wait for exit. */
+  stop(): Promise<void>;
+  /** stop() if running, then start again on the same port, dir and config. */
+  restart(): Promise<void>;
+  /** SIGKILL (nothing saved) and wait for exit. */
+  kill(): Promise<void>;
+  /** stop() and delete the temp dir if this helper created it. */
+  dispose(): Promise<void>;
+  /** The broker's log so far (for failure messages). */
+  log(): string;
+  readonly running: boolean;
+}
+
+export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<MosquittoHandle> {
+  const bin = findMosquitto();
+  if (!bin) throw new Error('mosquitto is not installed');
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'dormouse-mosq-'));
+  const port = opts.port ?? (await freePort());
+  const conf = path.join(dir, 'mosquitto.conf');
+  const logFile = path.join(dir, 'mosquitto.log');
+  const lines = [
+    `listener ${port} ${HOST}`,
+    'allow_anonymous true',
+    `persistence ${opts.persistence === false ? 'false' : 'true'}`,
+    `persistence_location ${dir}/`,
+    `log_dest file ${logFile}`,
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+  ];
+  if (process.getuid?.() === 0) lines.push('user root');
+  if (opts.extraConfig) lines.push(...opts.extraConfig);
+  writeFileSync(conf, lines.join('\n') + '\n');
+
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let stderr = '';
+
+  const launch = async (): Promise<void> => {
+    const c = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    live.add(c);
+    c.stderr!.setEncoding('utf8');
+    c.stderr!.on('data', (d: string) => { stderr += d; });
+    let alive = true;
+    exited = new Promise<void>((resolve) => {
+      c.once('exit', () => { alive = false; live.delete(c); if (child === c) child = null; resolve(); });
+    });
+    try {
+      await waitForPort(port, 5000, () => alive);
+    } catch (e) {
+      c.kill('SIGKILL');
+      await exited;
+      throw new Error(`${(e as Error).message}\n${stderr}\n${readLog()}`);
+    }
+  };
+  const readLog = (): string => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  const signal = async (sig: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    if (!c) return;
+    c.kill(sig);
+    // mosquitto exits promptly on SIGTERM; escalate if it does not.
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
+
+  try {
+    await launch();
+  } catch (e) {
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const handle: MosquittoHandle = {
+    port,
+    url: `mqtt://${HOST}:${port}`,
+    dir,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    async restart() {
+      await signal('SIGTERM');
+      await launch();
+    },
+    async dispose() {
+      await signal('SIGTERM');
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => stderr + readLog(),
+    get running() { return child !== null; },
+  };
+  return handle;
+}
