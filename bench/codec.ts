@@ -199,7 +199,7 @@ function allocation(what: string, op: Op, n: number): AllocResult {
   return { what, heapBefore, heapAfter, gcs };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const quick = process.argv.includes('--quick');
   const hasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';
@@ -237,7 +237,23 @@ function main(): void {
       console.log(`${r.what.padEnd(56)} ${kib(r.heapBefore).padStart(10)} -> ${kib(r.heapAfter).padStart(10)}   ${String(r.gcs).padStart(4)} GCs`);
     }
   }
+  await xsCompute(json);
   if (sink === 42) console.log('');
+}
+
+/** The XS engine's compute count per operation (deterministic, unlike time). */
+async function xsCompute(json: boolean): Promise<void> {
+  const { bundleForXs, runInXs } = await import('../test/support/xs.js');
+  const entry = fileURLToPath(new URL('../test/support/xs-entry/codec-bench.ts', import.meta.url));
+  const names = ['publish-qos0-encode', 'publish-qos1-encode', 'publish-qos0-decode', 'publish-qos1-decode', 'puback-encode', 'puback-decode'];
+  const n = 1000;
+  const steps = await runInXs(await bundleForXs(entry), names.flatMap((name) => [`codecOps['${name}'](10)`, `codecOps['${name}'](${n})`]));
+  if (!json) console.log(`\nXS engine (@agoric/xsnap), compute units per operation (${n} operations each):`);
+  names.forEach((name, i) => {
+    const perOp = steps[i * 2 + 1].compute / n;
+    if (json) console.log(JSON.stringify({ bench: 'xs: ' + name, ours: perOp, peer: null, ratio: null, unit: 'compute/op' }));
+    else console.log(`${name.padEnd(24)} ${perOp.toFixed(1).padStart(8)} compute/op`);
+  });
 }
 
 function fmt(n: number): string {
@@ -247,4 +263,4 @@ function kib(n: number): string {
   return (n / 1024).toFixed(0) + ' KiB';
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await main();
