@@ -6,7 +6,13 @@ import type { SnapshotStore } from '../modules/session/ports.js';
 export class MemorySnapshotStore implements SnapshotStore {
   readonly slots: [Uint8Array | null, Uint8Array | null] = [null, null];
   writes = 0;
-  /** When >= 0, the next write stops after this many bytes (then the hook clears). */
+  /**
+   * When >= 0, the next write stops after this many bytes and throws
+   * PowerLossError; then the hook clears. The cut is kept before the image's
+   * last 4 bytes (its CRC), so a torn write never completes: a write cut in
+   * its last bytes where old and new bytes happen to agree has in effect
+   * finished, and is power lost after a write, a different case.
+   */
   tearNextWriteAt = -1;
 
   read(slot: 0 | 1): Uint8Array | null {
@@ -17,10 +23,11 @@ export class MemorySnapshotStore implements SnapshotStore {
     this.writes++;
     if (this.tearNextWriteAt >= 0) {
       // Power fails: the bytes already written over the old image stay, the rest is the old image.
+      const cut = Math.max(0, Math.min(this.tearNextWriteAt, image.length - 4));
       const old = this.slots[slot] ?? new Uint8Array(0);
-      const torn = new Uint8Array(Math.max(old.length, Math.min(this.tearNextWriteAt, image.length)));
+      const torn = new Uint8Array(Math.max(old.length, cut));
       torn.set(old.subarray(0, torn.length));
-      torn.set(image.subarray(0, Math.min(this.tearNextWriteAt, image.length)));
+      torn.set(image.subarray(0, cut));
       this.slots[slot] = torn;
       this.tearNextWriteAt = -1;
       throw new PowerLossError();

@@ -468,6 +468,13 @@ export class DormouseClient {
     this.#callNow = now;
     const bytes = stringBytes(topic);
     const opt = qos | (options?.noLocal ? 4 : 0) | (options?.retainAsPublished ? 8 : 0) | ((options?.retainHandling ?? 0) << 4);
+    const have = this.session.findSub(bytes);
+    if (have >= 0 && this.session.subState(have) === SubState.Active && this.session.subOptions(have) === opt) {
+      // Already held by the session: device code that subscribes at every
+      // boot costs no packet, so a resumed wake stays at the minimum.
+      this.#hooks.event(ClientEvent.Subscribed, 0, this.session.subGranted(have), topic);
+      return 0;
+    }
     const sIdx = this.session.putSub(bytes, opt);
     if (sIdx < 0) throw new RangeError('subscribe: the subscription table is full (capacities.subscriptions / subscriptionBytes)');
     this.#dirty = true;
