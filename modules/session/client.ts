@@ -136,6 +136,8 @@ export class DormouseClient {
   #outLen = 0;
   #connect: Packet;
   #keepaliveMs: number;
+  /** The keepalive asked for in CONNECT; a CONNACK's Server Keep Alive overrides it for that connection. */
+  #requestedKeepaliveMs: number;
   #options: Required<Pick<ClientOptions, 'outboxPolicy' | 'sessionLostPolicy' | 'earlyPublish' | 'autoReconnect' | 'connectTimeoutMs' | 'pingTimeoutMs'>>;
   #clockOffset = 0;
   #dirty = false;
@@ -168,6 +170,7 @@ export class DormouseClient {
     const keepalive = options.keepalive ?? 60;
     if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) throw new RangeError('options.keepalive must be 0..65535 seconds');
     this.#keepaliveMs = keepalive * 1000;
+    this.#requestedKeepaliveMs = this.#keepaliveMs;
     this.#hooks = hooks;
     this.#random = random;
     this.session = new SessionState(options.capacities);
@@ -184,7 +187,7 @@ export class DormouseClient {
       earlyPublish: options.earlyPublish ?? true,
       autoReconnect: options.autoReconnect ?? true,
       connectTimeoutMs: options.connectTimeoutMs ?? 10000,
-      pingTimeoutMs: Math.min(options.pingTimeoutMs ?? 10000, this.#keepaliveMs || Infinity),
+      pingTimeoutMs: options.pingTimeoutMs ?? 10000,
     };
     this.meta = {
       clockMs: 0,
@@ -354,7 +357,7 @@ export class DormouseClient {
           this.#reserve(2);
           this.#out[this.#outLen++] = PacketType.Pingreq << 4;
           this.#out[this.#outLen++] = 0;
-          this.#pingDeadline = now + this.#options.pingTimeoutMs;
+          this.#pingDeadline = now + Math.min(this.#options.pingTimeoutMs, this.#keepaliveMs);
         }
         break;
     }
@@ -580,8 +583,9 @@ export class DormouseClient {
       case PacketType.Pingresp:
         return;
       case PacketType.Disconnect:
+        // The server ends the connection [MQTT-3.14]: close our side too, and back off.
         this.lastReasonCode = p.reasonCode;
-        return this.#lost(now, false, false, p.reasonCode);
+        return this.#lost(now, true, false, p.reasonCode);
       default:
         return this.#protocolError(now, 0x82, `a client does not accept packet type ${p.type}`);
     }
@@ -596,17 +600,18 @@ export class DormouseClient {
       this.#hooks.event(ClientEvent.Refused, rc, 0);
       // The server processes nothing sent after a refused CONNECT [MQTT-3.1.4-5]:
       // early-sent messages stay inflight and go out again on the next attempt.
-      return this.#lost(now, false, permanentRefusal(rc, this.version), rc);
+      return this.#lost(now, true, permanentRefusal(rc, this.version), rc);
     }
     const pr = p.properties;
     meta.serverReceiveMaximum = pr?.receiveMaximum ?? 65535;
     meta.serverMaximumQoS = pr?.maximumQoS ?? 2;
     meta.serverRetainAvailable = (pr?.retainAvailable ?? 1) === 1;
     meta.serverMaximumPacketSize = pr?.maximumPacketSize ?? UNLIMITED_PACKET;
+    this.#keepaliveMs = this.#requestedKeepaliveMs;
     if (pr?.serverKeepAlive !== undefined) {
+      // The server's keepalive replaces ours for this connection [MQTT-3.2.2-21].
       meta.serverKeepAlive = pr.serverKeepAlive;
       this.#keepaliveMs = pr.serverKeepAlive * 1000;
-      this.#options.pingTimeoutMs = Math.min(this.#options.pingTimeoutMs, this.#keepaliveMs || Infinity);
     }
     if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
     this.state = ConnState.Connected;

@@ -442,6 +442,21 @@ describe('MQTT 5', () => {
     expect(r.take()).toEqual([]);
   });
 
+  it('Server Keep Alive from CONNACK replaces the keepalive asked for [MQTT-3.2.2-21]', () => {
+    const r = connected5({ keepalive: 60 }, '20 06 00 00 03 13 00 05'); // server keep alive 5 s
+    expect(r.client.nextDeadline()).toBe(5000);
+    r.client.tick(5000);
+    expect(r.take()).toEqual(['c0 00']);
+  });
+
+  it('a DISCONNECT from the server closes our side and backs off', () => {
+    const r = connected5();
+    r.feed('e0 02 8b 00'); // server shutting down
+    expect(r.closed).toBe(1);
+    expect(r.client.state).toBe(ConnState.Waiting);
+    expect(r.client.lastReasonCode).toBe(0x8b);
+  });
+
   it('keeps at most Receive Maximum messages in flight; the rest wait in order', () => {
     const r = connected5({}, '20 06 00 00 03 21 00 02');
     for (let k = 0; k < 3; k++) r.client.publish('sensors/t1', payload, { qos: 1 }, 0);
