@@ -508,6 +508,34 @@ describe('MQTT 5', () => {
   });
 });
 
+describe('CONNACK refusals', () => {
+  // Every 3.1.1 return code [MQTT-3.2.2.3] and 5.0 CONNACK reason code [MQTT-3.2.2.2]:
+  // reported, the connection closed, and the next attempt scheduled; the ones
+  // that retrying soon cannot fix wait about the cap (60 s) instead of the base.
+  const permanent311 = new Set([1, 2, 4, 5]);
+  const permanent5 = new Set([0x84, 0x85, 0x86, 0x87, 0x8a, 0x8c]);
+  const cases: Array<[4 | 5, number]> = [
+    ...[1, 2, 3, 4, 5].map((c) => [4, c] as [4, number]),
+    ...[0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9f].map(
+      (c) => [5, c] as [5, number],
+    ),
+  ];
+  for (const [version, code] of cases) {
+    it(`MQTT ${version === 4 ? '3.1.1' : '5.0'} code 0x${code.toString(16)}`, () => {
+      const r = rig({ clean: true, protocolVersion: version });
+      r.client.start(0);
+      r.client.transportOpened(0);
+      r.feed(version === 4 ? `20 02 00 0${code}` : `20 03 00 ${code.toString(16)} 00`, 10);
+      expect(r.kinds(ClientEvent.Refused).map((e) => e.a)).toEqual([code]);
+      expect(r.client.state).toBe(ConnState.Waiting);
+      expect(r.closed).toBe(1);
+      const wait = r.client.nextDeadline() - 10;
+      if ((version === 4 ? permanent311 : permanent5).has(code)) expect(wait).toBeGreaterThanOrEqual(30_000);
+      else expect(wait).toBeLessThan(1000);
+    });
+  }
+});
+
 describe('client ids', () => {
   it('refuses a persistent session with an empty client id, saying why', () => {
     expect(() => rig({ clientId: '', clean: false })).toThrow(/random id/);
