@@ -88,6 +88,28 @@ function binaryField(b: unknown): number {
  * ill-formed, U+0000, or a wildcard [MQTT-3.3.2-2].
  */
 export function topicLength(s: string): number {
+  // A device publishes to the same few topics again and again: remember the
+  // last one checked (a string compare is far cheaper than the scan on XS).
+  if (s === lastTopic) return lastTopicLength;
+  const bytes = scanTopic(s);
+  lastTopic = s;
+  lastTopicLength = bytes;
+  // Keep an ASCII topic's bytes too, so encodePublish copies them in one call.
+  lastTopicBytes = null;
+  if (bytes === s.length && bytes > 0 && bytes <= TOPIC_CACHE.length) {
+    for (let i = 0; i < bytes; i++) TOPIC_CACHE[i] = s.charCodeAt(i);
+    lastTopicBytes = TOPIC_CACHE.subarray(0, bytes);
+  }
+  return bytes;
+}
+
+let lastTopic = '';
+let lastTopicLength = -1;
+let lastTopicBytes: Uint8Array | null = null;
+const TOPIC_CACHE = new Uint8Array(128);
+
+function scanTopic(s: string): number {
+  if (typeof s !== 'string') return -1;
   const n = s.length;
   let bytes = n;
   for (let i = 0; i < n; i++) {
@@ -305,7 +327,10 @@ export function encodePublish(
   const tl = rl0 - n - (qos === 0 ? 2 : 4) - (version === ProtocolVersion.V5 ? varintSize(pl) + pl : 0);
   buf[o++] = tl >> 8;
   buf[o++] = tl & 0xff;
-  if (tl === tn) {
+  if (topic === lastTopic && lastTopicBytes !== null) {
+    buf.set(lastTopicBytes, o);
+    o += tl;
+  } else if (tl === tn) {
     for (let i = 0; i < tn; i++) buf[o++] = topic.charCodeAt(i);
   } else {
     o = utf8Write(topic, buf, o);

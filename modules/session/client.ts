@@ -450,9 +450,16 @@ export class DormouseClient {
       }
     }
     encodePublish(s.arena, offset, this.version, topic, payload, qos, retain, false, qos === 0 ? 0 : 1, props);
-    publishLayout(s.arena, offset, this.version, this.#layout);
-    const pidOff = this.#layout[0] < 0 ? 0 : this.#layout[0] - offset;
-    const expOff = this.#layout[1] < 0 ? 0 : this.#layout[1] - offset;
+    let pidOff = 0;
+    let expOff = 0;
+    if (props === null) {
+      // No properties: the packet id follows the fixed header and the topic.
+      if (qos !== 0) pidOff = length - payload.length - 2 - (this.version === ProtocolVersion.V5 ? 1 : 0);
+    } else {
+      publishLayout(s.arena, offset, this.version, this.#layout);
+      pidOff = this.#layout[0] < 0 ? 0 : this.#layout[0] - offset;
+      expOff = this.#layout[1] < 0 ? 0 : this.#layout[1] - offset;
+    }
     const expiresAt = expiry > 0 ? Math.floor(t / 1000) + expiry : 0;
     const i = s.commitAccept(qos, length, expiresAt, pidOff, expOff);
     const token = s.token(i);
