@@ -42,9 +42,11 @@ const idfHelp = [
 ];
 if (platform === 'esp32' && !process.env.IDF_PATH) {
   if (missing.length) missing.push(...idfHelp);
-  // With the SDK but without ESP-IDF, mcconfig still generates the build folder and type-checks
-  // the TypeScript before the ESP-IDF step fails: worth running.
-  else console.warn(`warning: ${idfHelp.join('\n')}`);
+  // With the SDK but without ESP-IDF, mcconfig (8.2) still generates the build folder
+  // ($MODDABLE/build/tmp/esp32/debug/<folder name>/, one <module>-tsconfig.json per .ts module)
+  // and then stops with "$IDF_PATH not set" before running make, so nothing is type-checked;
+  // `tsc -p` on those tsconfig files checks against the SDK's esp32 typings.
+  else console.warn(`warning: ${idfHelp.join('\n')}\nmcconfig will only generate the build folder, then stop.`);
 }
 if (missing.length) {
   console.error(`Cannot build for ${platform}:\n${missing.join('\n')}`);

@@ -100,13 +100,14 @@ function wake(): void {
           trace(`dormouse: connected, session present ${a}\n`);
           break;
         case ClientEvent.Acked:
-          if (a === token) {
-            trace(`dormouse: reading acked, reason ${b}\n`);
-            client.end(clock()); // DISCONNECT; the session stays on the broker
-            deadlines?.sync();
-          }
+          if (a === token) trace(`dormouse: reading acked, reason ${b}\n`);
           break;
         case ClientEvent.SleepReady:
+          // Nothing in flight (this reading and any left from earlier wakes) and the
+          // snapshot written. The core reports this only while connected, so end() must
+          // come after it, not from the Acked event: end() leaves the Connected state
+          // and reports Disconnected, never SleepReady.
+          client.end(clock()); // DISCONNECT; the session stays on the broker
           finish('sleep-ready');
           break;
         case ClientEvent.Refused:
@@ -152,10 +153,10 @@ function wake(): void {
 
   const awakeWindow = Timer.set(() => {
     trace('dormouse: awake window over\n');
+    // end() writes the snapshot (the reading stays queued for the next wake), sends
+    // DISCONNECT if connected and closes the socket, all before it returns.
     client.end(clock());
-    deadlines?.sync();
-    // end() persists and reports SleepReady; if it cannot, sleep anyway after a grace period.
-    Timer.set(() => finish('window'), 500);
+    finish('window');
   }, awakeMs);
 
   resolve(broker, (address) => {

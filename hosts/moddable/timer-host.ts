@@ -1,11 +1,18 @@
 // One Moddable Timer, armed at the core's next deadline.
 //
-// The timer object is created once and rescheduled for every deadline
-// (Timer.schedule), never cleared and re-created: Moddable's docs recommend
-// unscheduling over clearing when the next time is unknown. A timer whose
-// repeat interval is 0 when its callback returns is freed by the runtime, so
-// it is always scheduled with a long repeat interval and unscheduled before
-// the core runs.
+// While deadlines move, the same timer object is rescheduled (Timer.schedule)
+// rather than cleared and re-created: Moddable's docs recommend unscheduling
+// over clearing when the next time is unknown. A timer whose repeat interval
+// is 0 when its callback returns is freed by the runtime, so it is always
+// scheduled with a long repeat interval.
+//
+// When the timer fires it is cleared inside its callback and the next
+// deadline gets a new timer: a timer is never rescheduled from its own
+// callback. Moddable's lin timer (the mcsim simulator, SDK 8.2) mishandles
+// that: modTimerReschedule adds a GLib source, then modTimerExecuteOne adds
+// another on return and keeps only the second, so the first fires later on a
+// freed timer record (a segfault seen in mcsim once reconnect timers ran).
+// Clearing a timer in its own callback is safe on every Moddable port.
 
 import type { TimerApi } from './platform.js';
 
@@ -44,7 +51,7 @@ export class DeadlineTimer<T> {
     let timer = this.#timer;
     if (timer === undefined) {
       if (deadline === Infinity) return;
-      timer = this.#timer = this.#timers.repeat(() => this.#fire(), KEEP_ALIVE_MS);
+      timer = this.#timer = this.#timers.repeat((fired) => this.#fire(fired), KEEP_ALIVE_MS);
     }
     this.#armedAt = deadline;
     if (deadline === Infinity) {
@@ -62,10 +69,12 @@ export class DeadlineTimer<T> {
     this.#armedAt = Infinity;
   }
 
-  #fire(): void {
-    const timer = this.#timer;
-    if (timer === undefined) return;
-    this.#timers.schedule(timer);
+  #fire(fired: T): void {
+    if (fired !== this.#timer) return;
+    // Free the fired timer here instead of rescheduling it (see the top of this file);
+    // the sync() below arms a new one if the core has another deadline.
+    this.#timers.clear(fired);
+    this.#timer = undefined;
     this.#armedAt = Infinity;
     this.#core.tick(this.#clock());
     this.sync();
