@@ -1,4 +1,4 @@
-// A small seeded PRNG (mulberry32) so random tests replay from their seed.
+// A small seeded PRNG (mulberry32) so random tests and simulations replay from their seed.
 
 export class Prng {
   #state: number;
