@@ -42,8 +42,13 @@ export class Prng {
   }
 }
 
-/** A seed from the environment (SEED=...) or the clock, for tests that print it. */
-export function seedFromEnv(): number {
+/**
+ * The seed of a random test: SEED=n replays a run, SEED=random explores a new
+ * one (printed on failure). Without SEED the seed is fixed, so the suite and CI
+ * see the same inputs on every run.
+ */
+export function seedFromEnv(fixed = 20261127): number {
   const s = typeof process !== 'undefined' ? process.env.SEED : undefined;
-  return s !== undefined && s !== '' ? Number(s) >>> 0 : (Date.now() ^ (Math.random() * 0x100000000)) >>> 0;
+  if (s === 'random') return (Date.now() ^ (Math.random() * 0x100000000)) >>> 0;
+  return s !== undefined && s !== '' ? Number(s) >>> 0 : fixed;
 }
