@@ -7,13 +7,13 @@
 //   - every accepted QoS 1/2 message from the device reached the broker;
 //   - no QoS 2 message was delivered twice, in either direction;
 //   - first deliveries keep the order of acceptance.
-// A failure prints its seed; SEED=n STEPS=m replays it.
+// A failure prints its seed; SEED=n STEPS=m replays it, SEED=random explores.
 import { describe, expect, it } from 'vitest';
 import { DormouseClient, ConnState } from '../../modules/session/client.js';
 import type { ClientOptions } from '../../modules/session/client.js';
 import { MemorySnapshotStore, PowerLossError } from '../../sim/memory-store.js';
 import { BrokerModel, type BrokerConnection } from '../../sim/broker-model.js';
-import { Prng } from '../support/prng.js';
+import { Prng, seedFromEnv } from '../support/prng.js';
 import type { PublishPacket, QoS } from '../../modules/mqtt/types.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -251,7 +251,7 @@ function check(o: Outcome, exactlyOnceUp: boolean, checkDown = true): void {
   expect(dupDown, 'QoS 2 messages delivered twice to the device').toEqual([]);
 }
 
-const baseSeed = Number(process.env.SEED ?? 20261127) >>> 0;
+const baseSeed = seedFromEnv();
 const steps = Number(process.env.STEPS ?? 10_000);
 
 describe('model test: the client core against a broker model, with faults', () => {
