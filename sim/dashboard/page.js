@@ -1,0 +1,436 @@
+// The dashboard page: reads frames from /events (Server-Sent Events) and the
+// selected device from /device/:id, and draws everything with the DOM and
+// inline SVG. No library, no build step; inlined into page.html by server.ts.
+// Data is only ever written with textContent/setAttribute, never as HTML.
+(() => {
+  'use strict';
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const HISTORY_POINTS = 600;
+  const SEQ_ROWS = 14;
+  const $ = (id) => document.getElementById(id);
+  const numberFormat = new Intl.NumberFormat('en-US');
+  const n = (v) => numberFormat.format(v);
+
+  let frame = null;
+  let points = [];
+  let framesSeen = 0;
+  let renderQueued = false;
+
+  let cellIds = [];
+  let cells = [];
+  let cellStates = [];
+  let selectedId = null;
+  let selectedCell = null;
+
+  let detailBusy = false;
+  let detailAgain = false;
+
+  // ------------------------------------------------------------ stream
+
+  function setStatus(kind, text) {
+    const el = $('stream-status');
+    el.className = `status status-${kind}`;
+    el.textContent = text;
+  }
+
+  function openStream() {
+    const events = new EventSource('/events');
+    events.addEventListener('open', () => setStatus('live', 'live'));
+    events.addEventListener('error', () => {
+      if (events.readyState === EventSource.CLOSED) setStatus('down', 'refused or closed; reload to retry');
+      else setStatus('wait', 'reconnecting…');
+    });
+    events.addEventListener('frame', (e) => onFrame(JSON.parse(e.data)));
+  }
+
+  function onFrame(msg) {
+    framesSeen++;
+    if (msg.reset) points = [];
+    for (const p of msg.points) {
+      const last = points[points.length - 1];
+      if (last && last.seq === p.seq) points[points.length - 1] = p;
+      else if (!last || p.seq > last.seq) points.push(p);
+    }
+    if (points.length > HISTORY_POINTS) points.splice(0, points.length - HISTORY_POINTS);
+    frame = msg.frame;
+    if (!renderQueued) {
+      renderQueued = true;
+      requestAnimationFrame(render);
+    }
+  }
+
+  function render() {
+    renderQueued = false;
+    if (!frame) return;
+    $('scenario').textContent = frame.scenario;
+    $('sim-time').textContent = formatSimTime(frame.simTimeMs);
+    $('frames-seen').textContent = n(framesSeen);
+    renderTotals(frame.totals);
+    renderGrid(frame.devices, frame.totals.devices);
+    renderCounters(frame);
+    renderCharts();
+    if (selectedId !== null) refreshDetail();
+  }
+
+  // ------------------------------------------------------------ fleet
+
+  function renderTotals(t) {
+    $('total-devices').textContent = n(t.devices);
+    $('total-awake').textContent = n(t.awake);
+    $('total-asleep').textContent = n(t.asleep);
+    $('total-reconnecting').textContent = n(t.reconnecting);
+    $('total-offline').textContent = n(t.offline);
+  }
+
+  function renderGrid(devices, total) {
+    let same = devices.length === cellIds.length;
+    for (let i = 0; same && i < devices.length; i++) same = devices[i].id === cellIds[i];
+    if (!same) rebuildGrid(devices);
+    for (let i = 0; i < devices.length; i++) {
+      const state = devices[i].state;
+      if (cellStates[i] !== state) {
+        cellStates[i] = state;
+        cells[i].className = `cell s-${state}${cells[i] === selectedCell ? ' selected' : ''}`;
+        cells[i].title = `${cellIds[i]}: ${state}`;
+      }
+    }
+    $('grid-note').textContent = devices.length === total
+      ? `All ${n(total)} devices. Click a cell to inspect it.`
+      : `A sample of ${n(devices.length)} of ${n(total)} devices. Click a cell to inspect it.`;
+  }
+
+  function rebuildGrid(devices) {
+    const grid = $('grid');
+    const fragment = document.createDocumentFragment();
+    cellIds = devices.map((d) => d.id);
+    cells = [];
+    cellStates = [];
+    selectedCell = null;
+    for (let i = 0; i < devices.length; i++) {
+      const cell = document.createElement('div');
+      cell.dataset.index = String(i);
+      cells.push(cell);
+      cellStates.push('');
+      if (cellIds[i] === selectedId) selectedCell = cell;
+      fragment.appendChild(cell);
+    }
+    grid.replaceChildren(fragment);
+  }
+
+  function markSelected(cell) {
+    if (selectedCell) selectedCell.classList.remove('selected');
+    selectedCell = cell;
+    if (cell) {
+      cell.classList.add('selected');
+      cell.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  function select(id) {
+    selectedId = id;
+    const index = cellIds.indexOf(id);
+    markSelected(index >= 0 ? cells[index] : null);
+    $('pick-id').value = id;
+    $('device-h').textContent = `Device ${id}`;
+    refreshDetail();
+  }
+
+  $('grid').addEventListener('click', (e) => {
+    const index = e.target.dataset && e.target.dataset.index;
+    if (index !== undefined) select(cellIds[Number(index)]);
+  });
+
+  $('grid').addEventListener('keydown', (e) => {
+    if (cells.length === 0) return;
+    const columns = gridColumns();
+    const current = selectedCell ? Number(selectedCell.dataset.index) : -1;
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -Infinity, End: Infinity };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    const next = Math.max(0, Math.min(cells.length - 1, current < 0 ? 0 : current + moves[e.key]));
+    select(cellIds[next]);
+  });
+
+  function gridColumns() {
+    const top = cells[0].offsetTop;
+    let columns = 0;
+    while (columns < cells.length && cells[columns].offsetTop === top) columns++;
+    return Math.max(1, columns);
+  }
+
+  $('pick').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const id = $('pick-id').value.trim();
+    if (id) select(id);
+  });
+
+  // ------------------------------------------------------------ counters
+
+  function renderCounters(f) {
+    $('c-accepted').textContent = n(f.counters.accepted);
+    $('c-acked').textContent = n(f.counters.acked);
+    $('c-lost').textContent = n(f.counters.lost);
+    $('c-duplicates').textContent = n(f.counters.duplicates);
+    $('c-dropped').textContent = n(f.counters.dropped);
+    $('b-queued').textContent = n(f.broker.queued);
+    $('b-delivered').textContent = n(f.broker.delivered);
+    $('b-connects').textContent = n(f.broker.connects);
+    $('b-cps').textContent = n(round1(f.broker.connectsPerSecond));
+    $('b-memory').textContent = formatBytes(f.broker.memoryEstimateBytes);
+  }
+
+  // ------------------------------------------------------------ selected device
+
+  async function refreshDetail() {
+    if (detailBusy) { detailAgain = true; return; }
+    detailBusy = true;
+    const id = selectedId;
+    try {
+      const res = await fetch(`/device/${encodeURIComponent(id)}`, { cache: 'no-store' });
+      const body = await res.json();
+      if (id === selectedId) {
+        if (res.ok) renderDetail(body);
+        else showDetailMessage(body.error || `HTTP ${res.status}`);
+      }
+    } catch (err) {
+      if (id === selectedId) showDetailMessage(`Could not load the device: ${err.message}`);
+    } finally {
+      detailBusy = false;
+      if (detailAgain) { detailAgain = false; refreshDetail(); }
+    }
+  }
+
+  function showDetailMessage(text) {
+    $('device-state').textContent = text;
+    $('device-body').hidden = true;
+    $('device-placeholder').hidden = true;
+  }
+
+  function renderDetail(d) {
+    $('device-state').textContent = `${d.state}, ${n(d.inflight.length)} inflight, ${n(d.outbox.length)} in the outbox`;
+    $('device-body').hidden = false;
+    $('device-placeholder').hidden = true;
+    fillTable('inflight', d.inflight, (r) => [n(r.token), String(r.packetId), `QoS ${r.qos}`, pill(r.state)]);
+    fillTable('outbox', d.outbox, (r) => [n(r.token), `QoS ${r.qos}`, `${n(r.bytes)} B`, r.expiresInS === null ? 'never' : `${n(r.expiresInS)} s`]);
+    renderSequence(d.handshakes);
+  }
+
+  function pill(state) {
+    const span = document.createElement('span');
+    span.className = `pill pill-${state}`;
+    span.textContent = state;
+    return span;
+  }
+
+  function fillTable(id, rows, cellsOf) {
+    const table = $(id);
+    const body = table.tBodies[0];
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) {
+      const tr = document.createElement('tr');
+      for (const value of cellsOf(row)) {
+        const td = document.createElement('td');
+        if (typeof value === 'string') td.textContent = value;
+        else td.appendChild(value);
+        tr.appendChild(td);
+      }
+      fragment.appendChild(tr);
+    }
+    body.replaceChildren(fragment);
+    table.hidden = rows.length === 0;
+    $(`${id}-empty`).hidden = rows.length !== 0;
+  }
+
+  // Two lifelines, device and broker, and one arrow per packet, oldest at the top.
+  function renderSequence(handshakes) {
+    const list = handshakes.slice(-SEQ_ROWS);
+    const svg = $('seq');
+    const width = 560;
+    const deviceX = 150;
+    const brokerX = 510;
+    const top = 46;
+    const row = 30;
+    const height = top + Math.max(1, list.length) * row + 8;
+    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    svg.replaceChildren();
+
+    const defs = el('defs');
+    for (const kind of ['publish', 'ack', 'pubrel', 'other']) {
+      const marker = el('marker', { id: `head-${kind}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto' });
+      marker.appendChild(el('path', { d: 'M0,0 L10,5 L0,10 z' }));
+      defs.appendChild(marker);
+    }
+    svg.appendChild(defs);
+
+    for (const [x, name] of [[deviceX, 'Device'], [brokerX, 'Broker']]) {
+      svg.appendChild(el('line', { class: 'life', x1: x, y1: 30, x2: x, y2: height - 4 }));
+      const actor = el('g', { class: 'actor' });
+      actor.appendChild(el('rect', { x: x - 44, y: 4, width: 88, height: 26, rx: 6 }));
+      actor.appendChild(text(name, { x, y: 21 }));
+      svg.appendChild(actor);
+    }
+
+    const textList = $('seq-text');
+    textList.replaceChildren();
+    if (list.length === 0) {
+      svg.appendChild(text('No handshakes recorded yet.', { class: 'label', x: (deviceX + brokerX) / 2, y: top + 18 }));
+      return;
+    }
+    list.forEach((h, i) => {
+      const y = top + i * row + 20;
+      const kind = packetKind(h.packet);
+      const [x1, x2] = h.dir === 'c2s' ? [deviceX + 2, brokerX - 2] : [brokerX - 2, deviceX + 2];
+      const g = el('g', { class: 'msg' });
+      g.appendChild(text(formatStamp(h.tMs), { class: 'time', x: deviceX - 54, y: y + 3 }));
+      g.appendChild(el('line', { class: `arrow k-${kind}`, x1, y1: y, x2, y2: y, 'marker-end': `url(#head-${kind})` }));
+      g.appendChild(text(h.packet, { class: 'label', x: (deviceX + brokerX) / 2, y: y - 6 }));
+      svg.appendChild(g);
+      const item = document.createElement('li');
+      item.textContent = `${formatStamp(h.tMs)}: ${h.dir === 'c2s' ? 'device to broker' : 'broker to device'}, ${h.packet}`;
+      textList.appendChild(item);
+    });
+  }
+
+  function packetKind(packet) {
+    const type = packet.split(' ')[0];
+    if (type === 'PUBLISH') return 'publish';
+    if (type === 'PUBREL') return 'pubrel';
+    if (type === 'PUBACK' || type === 'PUBREC' || type === 'PUBCOMP') return 'ack';
+    return 'other';
+  }
+
+  // ------------------------------------------------------------ charts
+
+  function renderCharts() {
+    const last = points[points.length - 1];
+    if (!last) return;
+    const xs = points.map((p) => p.simTimeMs);
+    const span = xs.length > 1 ? ` over the last ${formatSimTime(xs[xs.length - 1] - xs[0])} of sim time` : '';
+
+    lineChart($('chart-queue'), xs, [{ key: 'queue', values: points.map((p) => p.queued), area: true }]);
+    const peakQueue = Math.max(...points.map((p) => p.queued));
+    nowText($('queue-now'), [['queue', 'Queued now', n(last.queued)]], `peak ${n(peakQueue)}${span}`);
+
+    lineChart($('chart-delivery'), xs, [
+      { key: 'delivered', values: points.map((p) => p.delivered) },
+      { key: 'acked', values: points.map((p) => p.acked) },
+      { key: 'lost', values: points.map((p) => p.lost) },
+    ]);
+    nowText($('delivery-now'), [
+      ['delivered', 'Delivered by the broker', n(last.delivered)],
+      ['acked', 'Publishes acked', n(last.acked)],
+      ['lost', 'Lost', n(last.lost)],
+    ], '');
+
+    lineChart($('chart-connects'), xs, [{ key: 'connects', values: points.map((p) => p.connectsPerSecond), area: true }]);
+    const peakRate = Math.max(...points.map((p) => p.connectsPerSecond));
+    nowText($('connects-now'), [['connects', 'Connects per second now', n(round1(last.connectsPerSecond))]], `peak ${n(round1(peakRate))}/s${span}`);
+  }
+
+  function nowText(p, items, tail) {
+    p.replaceChildren();
+    for (const [key, label, value] of items) {
+      const span = document.createElement('span');
+      span.className = 'item';
+      const swatch = document.createElement('span');
+      swatch.className = `key bg-${key}`;
+      swatch.setAttribute('aria-hidden', 'true');
+      const b = document.createElement('b');
+      b.textContent = value;
+      span.append(swatch, `${label}: `, b);
+      p.appendChild(span);
+    }
+    if (tail) {
+      const span = document.createElement('span');
+      span.className = 'item';
+      span.textContent = tail;
+      p.appendChild(span);
+    }
+  }
+
+  function lineChart(svg, xs, series) {
+    const width = 480, height = 170, left = 44, right = 12, top = 10, bottom = 24;
+    const plotW = width - left - right, plotH = height - top - bottom;
+    let max = 0;
+    for (const s of series) for (const v of s.values) if (v > max) max = v;
+    const yMax = niceCeil(max);
+    const x0 = xs[0], x1 = xs[xs.length - 1];
+    const sx = (x) => left + (x1 === x0 ? plotW : ((x - x0) / (x1 - x0)) * plotW);
+    const sy = (v) => top + plotH - (v / yMax) * plotH;
+
+    svg.replaceChildren();
+    for (let k = 0; k <= 2; k++) {
+      const v = (yMax * k) / 2;
+      const y = sy(v);
+      svg.appendChild(el('line', { class: k === 0 ? 'axis' : 'gridline', x1: left, y1: y, x2: width - right, y2: y }));
+      svg.appendChild(text(compact(v), { class: 'tick', x: left - 6, y: y + 3.5, 'text-anchor': 'end' }));
+    }
+    svg.appendChild(text(formatSimTime(x0), { class: 'tick', x: left, y: height - 6 }));
+    svg.appendChild(text(formatSimTime(x1), { class: 'tick', x: width - right, y: height - 6, 'text-anchor': 'end' }));
+
+    for (const s of series) {
+      let d = '';
+      for (let i = 0; i < s.values.length; i++) d += `${i === 0 ? 'M' : 'L'}${sx(xs[i]).toFixed(1)},${sy(s.values[i]).toFixed(1)}`;
+      if (s.values.length === 1) d += `L${(left).toFixed(1)},${sy(s.values[0]).toFixed(1)}`;
+      if (s.area) {
+        const base = sy(0).toFixed(1);
+        svg.appendChild(el('path', { class: `area fill-${s.key}`, d: `${d}L${sx(x1).toFixed(1)},${base}L${sx(x0).toFixed(1)},${base}Z` }));
+      }
+      svg.appendChild(el('path', { class: `series c-${s.key}`, 'data-series': s.key, d }));
+    }
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  function el(name, attrs) {
+    const node = document.createElementNS(SVG_NS, name);
+    if (attrs) for (const k of Object.keys(attrs)) node.setAttribute(k, String(attrs[k]));
+    return node;
+  }
+
+  function text(content, attrs) {
+    const node = el('text', attrs);
+    node.textContent = content;
+    return node;
+  }
+
+  function niceCeil(v) {
+    if (v <= 0) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  function compact(v) {
+    if (v >= 1e6) return `${round1(v / 1e6)}M`;
+    if (v >= 1e3) return `${round1(v / 1e3)}k`;
+    return String(round1(v));
+  }
+
+  function round1(v) {
+    return Math.round(v * 10) / 10;
+  }
+
+  function formatSimTime(ms) {
+    const s = ms / 1000;
+    if (s < 60) return `${s.toFixed(1)} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
+    return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+  }
+
+  /** A handshake's time: packets of one exchange are milliseconds apart. */
+  function formatStamp(ms) {
+    return `${(ms / 1000).toFixed(3)} s`;
+  }
+
+  function formatBytes(b) {
+    if (b >= 1 << 30) return `${round1(b / (1 << 30))} GiB`;
+    if (b >= 1 << 20) return `${round1(b / (1 << 20))} MiB`;
+    if (b >= 1 << 10) return `${round1(b / (1 << 10))} KiB`;
+    return `${n(b)} B`;
+  }
+
+  openStream();
+})();

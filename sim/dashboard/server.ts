@@ -1,0 +1,314 @@
+// The live dashboard: one self-contained page, a Server-Sent Events stream of
+// frames and a JSON view of the selected device, on 127.0.0.1 only.
+// It knows nothing of the simulator: whatever drives it calls feed.frame()
+// and lends a detail provider (sim/dashboard/types.ts).
+//
+// Bounds: at most maxBrowsers event streams; at most one frame per
+// pushIntervalMs to each browser (intermediate frames are dropped, the latest
+// is kept); at most historyPoints chart points; a browser whose socket is
+// backed up is skipped until it drains; device ids are capped in length.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { DashboardFeed, DeviceDetail, Frame } from './types.js';
+
+const HOST = '127.0.0.1';
+/** Devices drawn in the grid; the feed promises at most this many, the server enforces it. */
+export const MAX_GRID_DEVICES = 2000;
+const MAX_ID_LENGTH = 256;
+/** Bytes queued on one browser's socket beyond which frames to it are skipped. */
+const MAX_BACKLOG_BYTES = 1 << 20;
+
+export interface DashboardOptions {
+  /** TCP port on 127.0.0.1; 0 (the default) picks a free one. */
+  port?: number;
+  /** Event streams open at once; one more is refused with 503. Default 16. */
+  maxBrowsers?: number;
+  /** Chart points kept (and sent to a browser that connects). Default 600. */
+  historyPoints?: number;
+  /** Least time between two frames to one browser, and between two chart points. Default 250 ms. */
+  pushIntervalMs?: number;
+}
+
+export interface DashboardHandle {
+  /** http://127.0.0.1:PORT/ */
+  url: string;
+  port: number;
+  feed: DashboardFeed;
+  /** Ends every event stream and closes the server. */
+  close(): Promise<void>;
+}
+
+/** One point of the charts: a frame's numbers, at most one per pushIntervalMs of wall time. */
+export interface ChartPoint {
+  seq: number;
+  simTimeMs: number;
+  queued: number;
+  delivered: number;
+  acked: number;
+  lost: number;
+  connectsPerSecond: number;
+}
+
+/** What one server-sent "frame" event carries. */
+export interface FrameMessage {
+  frame: Frame;
+  /** Chart points the browser has not seen yet; the first may replace its last one (same seq). */
+  points: ChartPoint[];
+  /** True when the browser must drop its chart history first (a new scenario, or time went back). */
+  reset: boolean;
+}
+
+interface Browser {
+  res: http.ServerResponse;
+  frameSeq: number;
+  pointSeq: number;
+  historyEpoch: number;
+}
+
+export async function startDashboard(opts: DashboardOptions = {}): Promise<DashboardHandle> {
+  const maxBrowsers = opts.maxBrowsers ?? 16;
+  const historyPoints = opts.historyPoints ?? 600;
+  const pushIntervalMs = opts.pushIntervalMs ?? 250;
+  const page = loadPage();
+
+  // The feed only stores a reference and updates the chart history: O(1) per
+  // frame, so a simulator may call it far more often than browsers are served.
+  // Serialising happens at push time, once per frame that is actually sent.
+  let latest: Frame | null = null;
+  let frameSeq = 0;
+  let serialized = { seq: -1, json: '' };
+  const history: ChartPoint[] = [];
+  let pointSeq = 0;
+  let pointStartWallMs = -Infinity;
+  let historyEpoch = 0;
+  let provider: ((id: string) => DeviceDetail | null) | null = null;
+
+  const feed: DashboardFeed = {
+    frame(f: Frame): void {
+      if (latest && (f.scenario !== latest.scenario || f.simTimeMs < latest.simTimeMs)) {
+        history.length = 0;
+        historyEpoch++;
+        pointStartWallMs = -Infinity;
+      }
+      latest = f;
+      frameSeq++;
+      const point: ChartPoint = {
+        seq: pointSeq,
+        simTimeMs: f.simTimeMs,
+        queued: f.broker.queued,
+        delivered: f.broker.delivered,
+        acked: f.counters.acked,
+        lost: f.counters.lost,
+        connectsPerSecond: f.broker.connectsPerSecond,
+      };
+      if (history.length > 0 && f.wallTimeMs - pointStartWallMs < pushIntervalMs) {
+        point.seq = pointSeq; // still inside this point's interval: the latest frame wins
+        history[history.length - 1] = point;
+      } else {
+        point.seq = ++pointSeq;
+        pointStartWallMs = f.wallTimeMs;
+        history.push(point);
+        if (history.length > historyPoints) history.splice(0, history.length - historyPoints);
+      }
+    },
+    setDetailProvider(p: (id: string) => DeviceDetail | null): void {
+      provider = p;
+    },
+  };
+
+  const browsers = new Set<Browser>();
+  let ticker: NodeJS.Timeout | null = null;
+
+  function frameJson(): string {
+    if (serialized.seq !== frameSeq) {
+      const f = latest!;
+      const capped = f.devices.length > MAX_GRID_DEVICES ? { ...f, devices: f.devices.slice(0, MAX_GRID_DEVICES) } : f;
+      serialized = { seq: frameSeq, json: JSON.stringify(capped) };
+    }
+    return serialized.json;
+  }
+
+  function push(b: Browser): void {
+    if (!latest || b.frameSeq === frameSeq) return;
+    if (b.res.writableLength > MAX_BACKLOG_BYTES) return; // slow browser: it gets a later frame
+    const reset = b.historyEpoch !== historyEpoch;
+    const points = reset ? history : history.filter((p) => p.seq >= b.pointSeq);
+    const data = `{"frame":${frameJson()},"points":${JSON.stringify(points)},"reset":${reset}}`;
+    b.res.write(`event: frame\ndata: ${data}\n\n`);
+    b.frameSeq = frameSeq;
+    b.historyEpoch = historyEpoch;
+    b.pointSeq = history.length > 0 ? history[history.length - 1]!.seq : 0;
+  }
+
+  function tick(): void {
+    for (const b of browsers) push(b);
+  }
+
+  function openEvents(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (browsers.size >= maxBrowsers) {
+      send(res, 503, 'text/plain', `too many dashboards open (at most ${maxBrowsers}); close one and reload\n`);
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-content-type-options': 'nosniff',
+    });
+    res.write('retry: 2000\n\n');
+    // A fresh browser starts from an older epoch, so its first frame carries the whole history.
+    const b: Browser = { res, frameSeq: 0, pointSeq: 0, historyEpoch: historyEpoch - 1 };
+    browsers.add(b);
+    push(b);
+    if (!ticker) {
+      ticker = setInterval(tick, pushIntervalMs);
+      ticker.unref();
+    }
+    req.socket.setNoDelay(true);
+    res.once('close', () => {
+      browsers.delete(b);
+      if (browsers.size === 0 && ticker) { clearInterval(ticker); ticker = null; }
+    });
+  }
+
+  function deviceDetail(rawId: string, res: http.ServerResponse): void {
+    let id: string;
+    try {
+      id = decodeURIComponent(rawId);
+    } catch {
+      sendJson(res, 400, { error: 'device id is not valid percent-encoding' });
+      return;
+    }
+    if (id.length === 0 || id.length > MAX_ID_LENGTH) {
+      sendJson(res, 400, { error: `device id must be 1 to ${MAX_ID_LENGTH} characters` });
+      return;
+    }
+    if (!provider) {
+      sendJson(res, 503, { error: 'no detail provider yet (feed.setDetailProvider)' });
+      return;
+    }
+    let detail: DeviceDetail | null;
+    try {
+      detail = provider(id);
+    } catch (err) {
+      sendJson(res, 500, { error: `detail provider failed: ${(err as Error).message}` });
+      return;
+    }
+    if (!detail) sendJson(res, 404, { error: `no device ${JSON.stringify(id)}` });
+    else sendJson(res, 200, detail);
+  }
+
+  let port = 0;
+  const server = http.createServer((req, res) => {
+    // Only pages served from this address may read it: a foreign Host header
+    // is a DNS-rebinding attempt from some other site in the same browser.
+    const host = req.headers.host ?? '';
+    if (host !== `${HOST}:${port}` && host !== `localhost:${port}`) {
+      send(res, 403, 'text/plain', 'wrong Host header\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      send(res, 405, 'text/plain', 'only GET\n');
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy': page.csp,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : page.html);
+    } else if (path === '/events') {
+      openEvents(req, res);
+    } else if (path.startsWith('/device/')) {
+      deviceDetail(path.slice('/device/'.length), res);
+    } else {
+      send(res, 404, 'text/plain', 'not found\n');
+    }
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, HOST, () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://${HOST}:${port}/`,
+    port,
+    feed,
+    async close(): Promise<void> {
+      if (ticker) { clearInterval(ticker); ticker = null; }
+      for (const b of browsers) b.res.end();
+      browsers.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json', JSON.stringify(body));
+}
+
+interface Page {
+  html: string;
+  csp: string;
+}
+
+let pageCache: Page | null = null;
+
+/**
+ * page.html with page.css and page.js inlined, and a Content-Security-Policy
+ * that allows exactly those two inline blocks (by hash) and requests to this
+ * origin: the browser itself then refuses any CDN, font or other host.
+ */
+function loadPage(): Page {
+  if (pageCache) return pageCache;
+  const read = (name: string) => readFileSync(pageFile(name), 'utf8');
+  const css = read('page.css');
+  const js = read('page.js');
+  const html = read('page.html')
+    .replace('/*PAGE_CSS*/', () => css)
+    .replace('/*PAGE_JS*/', () => js);
+  const hash = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
+  const csp = [
+    "default-src 'none'",
+    `style-src ${hash(css)}`,
+    `script-src ${hash(js)}`,
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  pageCache = { html, csp };
+  return pageCache;
+}
+
+/**
+ * The page files sit next to this module in the source tree. Compiled to
+ * dist/ (tsc copies no assets), they are found in the sim/ folder the package
+ * ships beside dist/.
+ */
+function pageFile(name: string): string {
+  const here = fileURLToPath(new URL(name, import.meta.url));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL(`../../../sim/dashboard/${name}`, import.meta.url));
+}
