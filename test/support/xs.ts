@@ -15,9 +15,23 @@ export interface XsStep {
   currentHeapCount: number;
 }
 
-/** Bundle `entry` (a .ts file that sets globals) as a classic script. */
-export async function bundleForXs(entry: string): Promise<string> {
+/**
+ * Bundle `entry` (a .ts file that sets globals) as a classic script.
+ * `modules` maps module specifiers the code imports (Moddable's `timer`,
+ * `embedded:io/socket/tcp`, ...) to files that stand in for them.
+ */
+export async function bundleForXs(entry: string, modules: Record<string, string> = {}): Promise<string> {
+  const names = Object.keys(modules);
+  const standIns = {
+    name: 'stand-ins',
+    setup(b: import('esbuild').PluginBuild) {
+      if (names.length === 0) return;
+      const filter = new RegExp('^(' + names.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|') + ')$');
+      b.onResolve({ filter }, (args) => ({ path: modules[args.path] }));
+    },
+  };
   const result = await build({
+    plugins: [standIns],
     entryPoints: [entry],
     bundle: true,
     write: false,

@@ -1,0 +1,36 @@
+// The example app's wake cycle inside the real XS engine: hosts/moddable/main.ts
+// bundled with stand-ins for Moddable's modules (virtual timer, in-memory
+// preference, a TCP socket whose peer is the broker model) and the lin
+// version of the deep-sleep module.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { bundleForXs, runInXs } from '../../support/xs.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const standIns = {
+  'mc/config': here('../../support/xs-entry/moddable/config.ts'),
+  timer: here('../../support/xs-entry/moddable/timer.ts'),
+  preference: here('../../support/xs-entry/moddable/preference.ts'),
+  'embedded:io/socket/tcp': here('../../support/xs-entry/moddable/tcp.ts'),
+  net: here('../../support/xs-entry/moddable/net.ts'),
+  'dormouse/deepsleep': here('../../support/xs-entry/moddable/deepsleep.ts'),
+};
+
+describe('Moddable example app on XS', () => {
+  it('wakes, resumes its session, publishes a QoS 1 reading and sleeps: the minimum five packets a wake', async () => {
+    const bundle = await bundleForXs(here('../../support/xs-entry/moddable-app.ts'), standIns);
+    const [step] = await runInXs(bundle, ['report(runWakes(3))']);
+    const r = step.reports[0] as { sleeps: number; perWake: string[][]; traces: string[]; readings: string[]; connects: number };
+    expect(r.sleeps).toBe(3);
+    expect(r.readings).toHaveLength(3);
+    expect(r.readings[0]).toMatch(/^sensors\/dormouse-1 \{"cause":0,/);
+    expect(r.readings[2]).toMatch(/"cause":1/);
+    const minimum = ['device → CONNECT', 'device → PUBLISH', 'broker → CONNACK', 'broker → PUBACK', 'device → DISCONNECT'];
+    for (const wake of r.perWake) expect([...wake].sort()).toEqual([...minimum].sort());
+    // A resumed wake sends its reading right behind CONNECT, before the CONNACK.
+    expect(r.perWake[1]).toEqual(['device → CONNECT', 'device → PUBLISH', 'broker → CONNACK', 'broker → PUBACK', 'device → DISCONNECT']);
+    expect(r.traces).toContain('dormouse: connected, session present 0');
+    expect(r.traces.filter((t) => t === 'dormouse: connected, session present 1')).toHaveLength(2);
+    expect(r.traces.filter((t) => t.startsWith('dormouse: sleep-ready after'))).toHaveLength(3);
+  }, 120_000);
+});

@@ -1,0 +1,2 @@
+import { preference } from './world.js';
+export default preference;

@@ -1,0 +1,2 @@
+import { ModelTcp } from './world.js';
+export default ModelTcp;

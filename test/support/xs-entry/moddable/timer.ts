@@ -1,0 +1,2 @@
+import { timers } from './world.js';
+export default timers;
