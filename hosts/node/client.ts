@@ -46,6 +46,8 @@ export interface ConnectOptions extends TransportOptions {
   random?: () => number;
   /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
   now?: () => number;
+  /** Dormouse: sees every chunk written to ('send') and read from ('receive') the transport; the CLI's -d decodes them. */
+  trace?: (direction: 'send' | 'receive', bytes: Uint8Array) => void;
 }
 
 export interface PublishOptions {
@@ -85,6 +87,51 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+const noop = (): void => {};
+const RESOLVED: Promise<void> = Promise.resolve();
+const ACCEPTED_WRITTEN: Promise<Accepted> = Promise.resolve(Object.freeze({ token: 0, acknowledged: RESOLVED }));
+
+/**
+ * An accepted QoS 1/2 message whose outcome someone may wait for. The
+ * `acknowledged` promise is made only when it is first read, so a caller that
+ * passes a callback (or does not wait) costs no promise per message.
+ */
+class PendingAck implements Accepted {
+  readonly token: number;
+  callback: ((err?: Error) => void) | undefined;
+  /** undefined while pending, null once acknowledged, the error once dropped. */
+  outcome: Error | null | undefined = undefined;
+  #promise: Promise<void> | null = null;
+  #resolve: (() => void) | null = null;
+  #reject: ((e: Error) => void) | null = null;
+
+  constructor(token: number, callback: ((err?: Error) => void) | undefined) {
+    this.token = token;
+    this.callback = callback;
+  }
+
+  get acknowledged(): Promise<void> {
+    if (this.#promise) return this.#promise;
+    if (this.outcome === null) this.#promise = RESOLVED;
+    else if (this.outcome) this.#promise = Promise.reject(this.outcome);
+    else this.#promise = new Promise<void>((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
+    // A caller that never waits must not see an unhandled rejection.
+    this.#promise.catch(noop);
+    return this.#promise;
+  }
+
+  settle(err: Error | null): void {
+    this.outcome = err;
+    if (err) {
+      this.#reject?.(err);
+      this.callback?.(err);
+    } else {
+      this.#resolve?.();
+      this.callback?.();
+    }
+  }
+}
+
 /**
  * A connected (or connecting) client. Events, as MQTT.js where it has them:
  * 'connect' (connack: {sessionPresent}), 'message' (topic, payload, packet),
@@ -96,11 +143,15 @@ export class NodeClient extends EventEmitter {
   connected = false;
   #url: string;
   #transportOptions: TransportOptions;
+  #trace: ConnectOptions['trace'];
   #transport: Transport | null = null;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
   #now: () => number;
-  #acks = new Map<number, Waiter>();
+  #acks = new Map<number, PendingAck>();
+  /** Outcomes reported by the core during the current call, settled together in one microtask (callbacks never run inside the core). */
+  #settling: Array<PendingAck | (() => void)> = [];
+  #settleQueued = false;
   #subs = new Map<string, Waiter[]>();
   #unsubs = new Map<string, Waiter[]>();
   #ended = false;
@@ -110,6 +161,7 @@ export class NodeClient extends EventEmitter {
     super();
     this.#url = url;
     this.#transportOptions = options;
+    this.#trace = options.trace;
     this.#now = options.now ?? Date.now;
     const store = options.store ?? (options.sessionFile ? new FileSnapshotStore(options.sessionFile) : null);
     const reconnect: ReconnectOptions = { baseMs: options.reconnectPeriod || 1000, ...options.reconnect };
@@ -137,7 +189,8 @@ export class NodeClient extends EventEmitter {
     this.core = new DormouseClient(
       coreOptions,
       {
-        send: (bytes) => this.#transport?.write(bytes),
+        // With a trace, a wrapper; without, the plain hook: nothing added per send.
+        send: this.#trace ? (bytes) => { this.#trace!('send', bytes); this.#transport?.write(bytes); } : (bytes) => this.#transport?.write(bytes),
         open: () => this.#open(),
         close: () => this.#closeTransport(),
         message: (p) => this.#message(p),
@@ -161,27 +214,25 @@ export class NodeClient extends EventEmitter {
    */
   publish(topic: string, message: string | Uint8Array, opts: PublishOptions = {}, callback?: (err?: Error) => void): Promise<Accepted> {
     const payload = typeof message === 'string' ? Buffer.from(message) : message;
-    const token = this.core.publish(
-      topic,
-      payload,
-      { qos: opts.qos ?? 0, retain: opts.retain, messageExpiryInterval: opts.properties?.messageExpiryInterval, properties: withoutExpiry(opts.properties) },
-      this.#now(),
-    );
+    const qos = opts.qos ?? 0;
+    // Without properties the caller's options are already the core's shape: no copy per message.
+    const coreOpts = opts.properties
+      ? { qos, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
+      : opts;
+    const token = this.core.publish(topic, payload, coreOpts, this.#now());
     this.#schedule();
     if (token < 0) {
       const err = new Error(publishErrorMessage(token));
       callback?.(err);
       return Promise.reject(err);
     }
-    let acknowledged: Promise<void>;
-    if (token === 0 || (opts.qos ?? 0) === 0) {
-      acknowledged = Promise.resolve();
-    } else {
-      acknowledged = new Promise<void>((resolve, reject) => this.#acks.set(token, { resolve: () => resolve(), reject }));
+    if (token === 0 || qos === 0) {
+      if (callback) this.#later(callback);
+      return token === 0 ? ACCEPTED_WRITTEN : Promise.resolve({ token, acknowledged: RESOLVED });
     }
-    if (callback) acknowledged.then(() => callback(), callback);
-    else acknowledged.catch(() => {}); // a caller that never waits must not see an unhandled rejection
-    return Promise.resolve({ token, acknowledged });
+    const pending = new PendingAck(token, callback);
+    this.#acks.set(token, pending);
+    return Promise.resolve(pending);
   }
 
   /** Publish and wait for the acknowledgement (MQTT.js 5's publishAsync). */
@@ -257,6 +308,7 @@ export class NodeClient extends EventEmitter {
       },
       onData: (chunk) => {
         if (this.#transport !== t) return;
+        this.#trace?.('receive', chunk);
         this.core.receive(chunk, this.#now());
         this.#schedule();
       },
@@ -319,7 +371,7 @@ export class NodeClient extends EventEmitter {
         const w = this.#acks.get(a);
         if (w) {
           this.#acks.delete(a);
-          w.resolve(b);
+          this.#settle(w, null);
         }
         this.emit('acked', a, b);
         break;
@@ -330,7 +382,7 @@ export class NodeClient extends EventEmitter {
         const w = this.#acks.get(a);
         if (w) {
           this.#acks.delete(a);
-          w.reject(err);
+          this.#settle(w, err);
         }
         this.emit('drop', { token: a, reason: b, text: err.message });
         break;
@@ -359,6 +411,30 @@ export class NodeClient extends EventEmitter {
     }
   }
 
+  #settle(w: PendingAck, err: Error | null): void {
+    w.outcome = err;
+    this.#later(w);
+  }
+
+  #later(w: PendingAck | (() => void)): void {
+    this.#settling.push(w);
+    if (!this.#settleQueued) {
+      this.#settleQueued = true;
+      queueMicrotask(this.#settleAll);
+    }
+  }
+
+  #settleAll = (): void => {
+    this.#settleQueued = false;
+    const list = this.#settling;
+    this.#settling = [];
+    for (let i = 0; i < list.length; i++) {
+      const w = list[i]!;
+      if (typeof w === 'function') w();
+      else w.settle(w.outcome as Error | null);
+    }
+  };
+
   /**
    * Connection errors are reported, not thrown: the client keeps reconnecting,
    * so an 'error' without a listener must not take the process down.
@@ -370,7 +446,11 @@ export class NodeClient extends EventEmitter {
   #schedule(): void {
     if (this.#ended) return;
     const at = this.core.nextDeadline();
-    if (at === this.#timerAt && this.#timer) return;
+    // An armed timer that fires no later than needed is kept: tick() at an
+    // early time only re-checks and re-arms. Every send moves the keepalive
+    // deadline, and re-arming a Node timer per message costs more than the rest
+    // of the host's work on it.
+    if (this.#timer && this.#timerAt <= at && at !== Infinity) return;
     this.#clearTimer();
     if (at === Infinity) return;
     this.#timerAt = at;

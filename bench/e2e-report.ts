@@ -1,0 +1,153 @@
+// Writes the results of bench/e2e.ts as a markdown report (bench/REPORT.md style):
+// the machine, the settings, one table per part with each target's verdict,
+// and, for every missed target, the reason as measured when this was written.
+
+import { writeFileSync } from 'node:fs';
+
+export interface Result {
+  part: string;
+  bench: string;
+  ours: number;
+  peer: number | null;
+  ratio: number | null;
+  unit: string;
+  target?: { text: string; met: boolean };
+  note?: string;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory: string;
+  os: string;
+  node: string;
+  mosquitto: string;
+  mqttjs: string;
+  date: string;
+}
+
+export interface Settings {
+  quick: boolean;
+  seconds: number;
+  window: number;
+  rounds: number;
+  publishN: number[];
+  publishWarm: number;
+  backlogN: number[];
+  backlogRounds: number;
+  memoryClients: number;
+}
+
+const TITLES: Record<string, string> = {
+  publish: '1. Publish throughput, one client',
+  backlog: '2. Receiving a queued backlog',
+  memory: '3. Memory per connected idle client with one subscription',
+  wire: '4. Bytes on the wire per message',
+};
+
+const METHOD: Record<string, (s: Settings) => string> = {
+  publish: (s) =>
+    `One client publishes a 16-byte payload to mosquitto over loopback; at most ${s.window} messages are unacknowledged ` +
+    `(the same driver loop for both clients; Dormouse also has \`capacities.inflight: ${s.window}\`). Each client runs in its own ` +
+    `process, so its \`process.cpuUsage()\` is the client's CPU alone. ${s.publishN.map((n, q) => `QoS ${q}: ${n.toLocaleString('en-US')}`).join(', ')} ` +
+    `messages per round after ${s.publishWarm.toLocaleString('en-US')} warm-up messages; QoS 0 ends with one QoS 1 message whose PUBACK ` +
+    `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians.`,
+  backlog: (s) =>
+    `A persistent session (MQTT 3.1.1, clean session off) subscribes, disconnects, and ${s.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages are published to it ` +
+    `(mosquitto \`max_queued_messages 100000\`, \`queue_qos0_messages true\`). The subscriber, in its own process, then connects; ` +
+    `the time and CPU from \`connect()\` to the last message are measured. Over 3.1.1 mosquitto 2.0.11 sends a queued QoS 2 backlog ` +
+    `almost whole before its first PUBREL (thousands of unreleased ids), so Dormouse gets \`capacities.incomingQos2\` of the backlog size ` +
+    `here (its default, 16, makes the core close the connection: see "Targets missed"). ${s.backlogRounds} alternating rounds, medians.`,
+  memory: (s) =>
+    `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +
+    `A fresh process per library and profile; \`process.memoryUsage()\` after forced GCs, minus the same figures after the library ` +
+    `was loaded and one client had come and gone, divided by the number of clients. Dormouse keeps its fixed buffers in typed ` +
+    `arrays, whose storage V8 counts under \`arrayBuffers\`, not \`heapUsed\`: the "heap + buffers" row is the fair total. ` +
+    `"defaults" is Dormouse's default capacities (2 KiB send and receive buffers, a 2 KiB packet store, 32 records); "small" is what ` +
+    `a user would choose for an idle subscriber: \`capacities: { inflight: 1, outbox: 1, storeBytes: 64, incomingQos2: 2, ` +
+    `subscriptions: 1, subscriptionBytes: 32 }, receiveBufferSize: 256, sendBufferSize: 128\`.`,
+  wire: () =>
+    'One message, topic `sensors/t1`, payload `21.5`, through the counting proxy of `sim/proxy.ts` to mosquitto, after CONNACK; the ' +
+    'bytes of every packet of the exchange, both directions (PUBLISH; + PUBACK; + PUBREC, PUBREL, PUBCOMP). Another client is ' +
+    'subscribed to the topic so MQTT 5 acks carry plain success.',
+};
+
+/** Why a target is missed, as measured and profiled when the report was written. Keyed by bench name. */
+const LATENCY_BOUND =
+  'Latency-bound, not CPU-bound: with 20 messages in flight, msg/s is 20 per round trip, and neither process is saturated ' +
+  '(mosquitto\'s and the client\'s busy shares are in the notes above, well under one core each). Each round trip costs ' +
+  'two cross-process wake-ups on this 2-vCPU VM (20 / msg/s: about 0.1 ms at QoS 1); the client\'s share of it is already small, so ' +
+  'doubling needs the broker\'s and the kernel\'s share halved too. A larger window (the broker accepts more) raises both clients.';
+const SYSCALL_BOUND =
+  'Per-message CPU is dominated by the kernel, not by the client\'s JavaScript: one read and one write per event-loop turn ' +
+  '(about 9 messages per write for both clients, by strace), and a loopback write that wakes the broker costs tens of µs on ' +
+  'this VM. Both clients pay it alike. Dormouse\'s own JavaScript is under 1 µs per QoS 1 message in a CPU profile; ' +
+  'MQTT.js spends about 6 µs more. The same kernel cost sits in both sides of the ratio.';
+
+export const WHY_MISSED: Record<string, string> = {
+  'e2e.publish.qos1.rate': LATENCY_BOUND,
+  'e2e.publish.qos2.rate': LATENCY_BOUND + ' QoS 2 needs two round trips per message.',
+  'e2e.publish.qos1.cpu': SYSCALL_BOUND,
+  'e2e.publish.qos2.cpu': SYSCALL_BOUND,
+  'e2e.backlog.qos0.cpu':
+    'The API work per message is what remains: the host copies the payload out of the core\'s view (valid only during ' +
+    'the call) into a Buffer, builds the MQTT.js-shaped packet object and emits \'message\'; the core decodes the topic ' +
+    'string per message. At about 1 µs per message the read syscalls (shared with MQTT.js) are a large part of it too.',
+  'e2e.backlog.qos2.rate': 'See e2e.backlog.qos2.cpu.',
+  'e2e.backlog.qos2.cpu':
+    'Over MQTT 3.1.1 mosquitto 2.0.11 sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client counted ' +
+    '4,580 unreleased ids for a 5,000-message backlog), and 3.1.1 gives the client no Receive Maximum to stop it. So the ' +
+    'incoming QoS 2 table is sized to the backlog here, and the core searches it linearly for every PUBLISH and every PUBREL ' +
+    '(`SessionState.hasIncoming`/`addIncoming`/`removeIncoming`): quadratic in the backlog. With 5,000 messages (the --quick ' +
+    'size) Dormouse used 3 to 4 µs per message in --quick runs (a third of MQTT.js or less, 4 to 6x its throughput); with 10,000, about 10 µs. A hashed or sorted ' +
+    'id table in the core removes it. With the default table (16 ids) the core closes the connection with "more QoS 2 ' +
+    'messages in flight than the Receive Maximum" after a few dozen messages, a limit MQTT 3.1.1 cannot announce.',
+  'e2e.memory.defaults.heap': 'See e2e.memory.small.heap.',
+  'e2e.memory.defaults.heap+buffers':
+    'The default capacities allocate about 11 KB of fixed buffers per client (2 KiB send, 2 KiB receive, a 2 KiB packet ' +
+    'store, 32 records, subscription storage); an idle subscriber does not need them: compare the "small" rows.',
+  'e2e.memory.small.heap':
+    'A connected net.Socket alone is about 1.5 KB of V8 heap (measured with raw sockets), and the core object graph is about ' +
+    '4.5 KB even with the small capacities: 13 ArrayBuffers and 13 typed-array views cost about 2.4 KB of object headers ' +
+    'whatever their size, and the decoder\'s packet templates and the kept CONNECT packet about 2 KB of arrays and objects. ' +
+    'The Node host adds about 3 KB (EventEmitter, Maps, hook closures, transport closures). A quarter of MQTT.js (about 3.5 KB) ' +
+    'is less than the socket plus the core\'s views; one backing ArrayBuffer with fewer views in the core would save most of ' +
+    'the 2.4 KB. RSS per client is half of MQTT.js\'s with the small profile.',
+  'e2e.memory.small.heap+buffers': 'See e2e.memory.small.heap.',
+};
+
+const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+
+export function writeMarkdown(file: string, results: Result[], m: Machine, s: Settings): void {
+  const out: string[] = [];
+  out.push('# Dormouse vs MQTT.js, end to end', '');
+  out.push(`Generated by \`npm run bench:e2e${s.quick ? ' -- --quick' : ''} -- --markdown ${file}\` on ${m.date.slice(0, 10)} (${Math.round(s.seconds)} s).`, '');
+  out.push('| machine | |', '|---|---|');
+  out.push(`| CPU | ${m.cpu}, ${m.cores} cores |`, `| memory | ${m.memory} |`, `| OS | ${m.os} |`, `| Node | ${m.node} |`);
+  out.push(`| broker | ${m.mosquitto}, on 127.0.0.1, persistence off |`, `| peer | MQTT.js ${m.mqttjs} |`, `| date | ${m.date} |`, '');
+  out.push('Ratio is ours over MQTT.js in the unit of the row. Machines are noisy: each row is a median of alternating rounds.', '');
+  const missed: Result[] = [];
+  for (const part of ['publish', 'backlog', 'memory', 'wire']) {
+    const rows = results.filter((r) => r.part === part);
+    if (rows.length === 0) continue;
+    out.push(`## ${TITLES[part]}`, '', METHOD[part]!(s), '');
+    out.push('| bench | Dormouse | MQTT.js | ratio | unit | target | |', '|---|---:|---:|---:|---|---|---|');
+    for (const r of rows) {
+      const verdict = r.target ? (r.target.met ? '**met**' : '**missed**') : '';
+      out.push(
+        `| ${r.bench} | ${fmt(r.ours)} | ${r.peer === null ? '' : fmt(r.peer)} | ${r.ratio === null ? '' : r.ratio.toFixed(2)} | ${r.unit} | ${r.target?.text ?? ''} | ${verdict} |`,
+      );
+      if (r.target && !r.target.met) missed.push(r);
+    }
+    const notes = rows.filter((r) => r.note).map((r) => `- ${r.bench}: ${r.note}`);
+    if (notes.length) out.push('', ...notes);
+    out.push('');
+  }
+  out.push('## Targets missed', '');
+  if (missed.length === 0) out.push('None in this run.');
+  for (const r of missed) {
+    out.push(`- **${r.bench}** (${r.target!.text}): ${fmt(r.ours)} vs ${fmt(r.peer ?? 0)} ${r.unit}, ratio ${r.ratio?.toFixed(2) ?? '-'}. ${WHY_MISSED[r.bench] ?? ''}`);
+  }
+  out.push('');
+  writeFileSync(file, out.join('\n'));
+}

@@ -1,0 +1,383 @@
+// End-to-end numbers against MQTT.js, same broker, same run (issue 6):
+//   node --import tsx bench/e2e.ts [--only publish|backlog|memory|wire] [--json] [--quick] [--markdown FILE]
+// - publish: one client, 16-byte payload, QoS 0/1/2, at most 20 unacknowledged
+//   (the same driver for both; Dormouse also gets capacities.inflight 20);
+//   msg/s and the client's own CPU per message (each client in its own process)
+// - backlog: a persistent subscriber receives N messages queued while it was offline
+// - memory: 1,000 idle connected clients with one subscription each, per client
+// - wire: bytes of one reference message exchange (sensors/t1, "21.5"), 3.1.1 and 5
+// Against Debian mosquitto on 127.0.0.1, started here with a temp config.
+// Ours and MQTT.js alternate, several rounds, medians.
+
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { connect } from '../hosts/node/client.js';
+import { findMosquitto, startMosquitto, type MosquittoHandle } from '../sim/brokers.js';
+import { FaultProxy } from '../sim/proxy.js';
+import { drive } from './e2e-driver.js';
+import type { Command, Lib, MemoryResult, Timing } from './e2e-worker.js';
+import { writeMarkdown, type Machine, type Result } from './e2e-report.js';
+
+const PARTS = ['publish', 'backlog', 'memory', 'wire'] as const;
+type Part = (typeof PARTS)[number];
+
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+const quick = argv.includes('--quick');
+const arg = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const only = arg('--only');
+const markdown = arg('--markdown');
+if (only !== undefined && !PARTS.includes(only as Part)) {
+  console.error(`--only takes one of: ${PARTS.join(', ')}`);
+  process.exit(2);
+}
+const selected = (p: Part) => only === undefined || only === p;
+
+const WINDOW = 20;
+const SETTINGS = quick
+  ? { rounds: 3, publishN: [40_000, 10_000, 6_000], publishWarm: 2_000, backlogN: [20_000, 10_000, 5_000], backlogRounds: 3, memoryClients: 1000 }
+  : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000 };
+
+const results: Result[] = [];
+const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+
+function report(part: Part, bench: string, ours: number, peer: number | null, unit: string, target?: { text: string; met: boolean }, note?: string): void {
+  const ratio = peer ? ours / peer : null;
+  results.push({ part, bench, ours, peer, ratio, unit, target, note });
+  if (json) {
+    console.log(JSON.stringify({ bench, ours, peer, ratio, unit }));
+    return;
+  }
+  const t = target ? `  [${target.met ? 'met' : 'MISSED'}: ${target.text}]` : '';
+  console.log(
+    `${bench.padEnd(30)} ours ${fmt(ours).padStart(10)}${peer !== null ? `   MQTT.js ${fmt(peer).padStart(10)}   ratio ${ratio!.toFixed(2)}` : ''}  ${unit}${t}${note ? `  (${note})` : ''}`,
+  );
+}
+const say = (s: string) => { if (!json) console.log(s); };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+// ------------------------------------------------------------ workers
+
+class Worker {
+  #child: ChildProcess;
+  #ready: Promise<void>;
+  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #next = 1;
+
+  constructor() {
+    const path = fileURLToPath(new URL('./e2e-worker.ts', import.meta.url));
+    this.#child = fork(path, [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#ready = new Promise((resolve, reject) => {
+      this.#child.once('error', reject);
+      this.#child.once('exit', (code) => {
+        const err = new Error(`bench worker exited (code ${code})`);
+        reject(err);
+        for (const p of this.#pending.values()) p.reject(err);
+      });
+      this.#child.on('message', (m: { ready?: boolean; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
+        if (m.ready) return resolve();
+        const p = this.#pending.get(m.id!);
+        if (!p) return;
+        this.#pending.delete(m.id!);
+        if (m.ok) p.resolve(m.result);
+        else p.reject(new Error(`worker: ${m.error}`));
+      });
+    });
+  }
+
+  async run<T>(command: Command): Promise<T> {
+    await this.#ready;
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#child.send({ id, command });
+    });
+  }
+
+  close(): void {
+    this.#child.kill();
+  }
+}
+
+async function broker(): Promise<MosquittoHandle> {
+  return startMosquitto({
+    persistence: false,
+    extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true'],
+  });
+}
+
+/** The broker's process id, found by its config file (sim/brokers.ts does not expose it). */
+function pidOf(m: MosquittoHandle): number | null {
+  const conf = `${m.dir}/mosquitto.conf`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(d);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+/** User + system CPU of a process in ms, from /proc (Linux); NaN elsewhere. */
+function processCpuMs(pid: number | null): number {
+  if (pid === null) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+
+// ------------------------------------------------------------ 1. publish throughput
+
+async function publishPart(): Promise<void> {
+  say(`\n1. publish throughput: one client, 16-byte payload, at most ${WINDOW} unacknowledged, ${SETTINGS.rounds} rounds each, medians`);
+  const mosq = await broker();
+  const brokerPid = pidOf(mosq);
+  const workers: Record<Lib, Worker> = { ours: new Worker(), peer: new Worker() };
+  try {
+    for (const qos of [0, 1, 2] as const) {
+      const n = SETTINGS.publishN[qos]!;
+      const rate: Record<Lib, number[]> = { ours: [], peer: [] };
+      const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
+      const brokerBusy: Record<Lib, number[]> = { ours: [], peer: [] };
+      for (let r = 0; r < SETTINGS.rounds; r++) {
+        const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
+        for (const lib of order) {
+          const b0 = processCpuMs(brokerPid);
+          const t0 = Date.now();
+          const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16 });
+          // The broker's share of one core over the whole command (warm-up included: same load).
+          brokerBusy[lib].push((processCpuMs(brokerPid) - b0) / (Date.now() - t0));
+          rate[lib].push(n / (t.ms / 1000));
+          cpu[lib].push(t.cpuUs / n);
+        }
+      }
+      const ro = median(rate.ours), rp = median(rate.peer);
+      const co = median(cpu.ours), cp = median(cpu.peer);
+      const need = qos === 0 ? 1 : 2;
+      report('publish', `e2e.publish.qos${qos}.rate`, ro, rp, 'msg/s', {
+        text: qos === 0 ? 'not below MQTT.js' : 'at least 2x MQTT.js',
+        met: ro >= need * rp,
+      }, `${n.toLocaleString('en-US')} messages per round; mosquitto busy ${pct(median(brokerBusy.ours))} of a core with ours, ${pct(median(brokerBusy.peer))} with MQTT.js`);
+      report('publish', `e2e.publish.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+    }
+  } finally {
+    workers.ours.close();
+    workers.peer.close();
+    await mosq.dispose();
+  }
+}
+
+// ------------------------------------------------------------ 2. receive a queued backlog
+
+/** Creates the persistent session with one subscription, then leaves. */
+async function persistentSubscription(url: string, clientId: string, topic: string, qos: 0 | 1 | 2): Promise<void> {
+  const c = connect(url, { clientId, clean: false, reconnectPeriod: 0 });
+  await c.subscribe(topic, { qos });
+  await c.end();
+}
+
+/** Publishes n messages to topic at qos as fast as the broker takes them (in this process). */
+async function fill(url: string, topic: string, qos: 0 | 1 | 2, n: number): Promise<void> {
+  // mosquitto takes at most max_inflight_messages (20) incoming QoS 2 flows
+  // at a time; with more outstanding, messages went missing from the queue.
+  const win = 20;
+  const c = connect(url, { clientId: `filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: win, outbox: 4, storeBytes: 4096 } });
+  await new Promise((r) => c.once('connect', r));
+  const payload = Buffer.alloc(16, 0x62);
+  const opts = { qos };
+  await drive(n, win, (done) => void c.publish(topic, payload, opts, done));
+  const { acknowledged } = await c.publish(topic + '/sentinel', payload, { qos: 1 });
+  await acknowledged;
+  await c.end();
+}
+
+async function backlogPart(): Promise<void> {
+  say(`\n2. receive a backlog of ${SETTINGS.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages queued for an offline persistent session, ${SETTINGS.backlogRounds} rounds each, medians`);
+  const mosq = await broker();
+  const workers: Record<Lib, Worker> = { ours: new Worker(), peer: new Worker() };
+  try {
+    for (const qos of [0, 1, 2] as const) {
+      const n = SETTINGS.backlogN[qos]!;
+      const ids: Record<Lib, string> = { ours: `backlog-ours-q${qos}`, peer: `backlog-peer-q${qos}` };
+      const topic = (lib: Lib) => `backlog/${lib}/q${qos}`;
+      for (const lib of ['ours', 'peer'] as const) {
+        await persistentSubscription(mosq.url, ids[lib], topic(lib), qos);
+        // Warm-up round (not measured): JIT, the library's code paths.
+        await fill(mosq.url, topic(lib), qos, 2000);
+        await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n: 2000 });
+      }
+      const rate: Record<Lib, number[]> = { ours: [], peer: [] };
+      const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
+      for (let r = 0; r < SETTINGS.backlogRounds; r++) {
+        const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
+        for (const lib of order) {
+          await fill(mosq.url, topic(lib), qos, n);
+          const t = await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n });
+          rate[lib].push(n / (t.ms / 1000));
+          cpu[lib].push(t.cpuUs / n);
+        }
+      }
+      const ro = median(rate.ours), rp = median(rate.peer);
+      const co = median(cpu.ours), cp = median(cpu.peer);
+      report('backlog', `e2e.backlog.qos${qos}.rate`, ro, rp, 'msg/s', qos === 0 ? undefined : { text: 'at least 1.5x MQTT.js', met: ro >= 1.5 * rp }, `${n.toLocaleString('en-US')} messages per round`);
+      report('backlog', `e2e.backlog.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+    }
+  } finally {
+    workers.ours.close();
+    workers.peer.close();
+    await mosq.dispose();
+  }
+}
+
+// ------------------------------------------------------------ 3. memory per idle client
+
+async function memoryPart(): Promise<void> {
+  const count = SETTINGS.memoryClients;
+  say(`\n3. memory per connected idle client with one subscription (${count} clients in one process, after gc, minus a baseline)`);
+  const mosq = await broker();
+  try {
+    const measure = async (lib: Lib, profile: 'defaults' | 'small'): Promise<MemoryResult> => {
+      const w = new Worker(); // a fresh process each: nothing else in its heap
+      try {
+        return await w.run<MemoryResult>({ cmd: 'memory', lib, url: mosq.url, count, profile });
+      } finally {
+        w.close();
+      }
+    };
+    const peer = await measure('peer', 'defaults');
+    const def = await measure('ours', 'defaults');
+    const small = await measure('ours', 'small');
+    const per = (m: MemoryResult, k: 'heapUsed' | 'arrayBuffers' | 'rss') => m[k] / m.count;
+    const js = (m: MemoryResult) => (m.heapUsed + m.arrayBuffers) / m.count;
+    for (const [name, m] of [['defaults', def], ['small', small]] as const) {
+      const profile = name === 'small' ? 'small capacities for an idle subscriber' : 'default capacities';
+      report('memory', `e2e.memory.${name}.heap`, per(m, 'heapUsed'), per(peer, 'heapUsed'), `bytes V8 heap/client (${profile})`, { text: 'at most 1/4 of MQTT.js', met: per(m, 'heapUsed') * 4 <= per(peer, 'heapUsed') });
+      report('memory', `e2e.memory.${name}.heap+buffers`, js(m), js(peer), `bytes V8 heap + ArrayBuffers/client (${profile})`, { text: 'at most 1/4 of MQTT.js', met: js(m) * 4 <= js(peer) });
+      report('memory', `e2e.memory.${name}.rss`, per(m, 'rss'), per(peer, 'rss'), `bytes RSS/client (${profile})`);
+    }
+  } finally {
+    await mosq.dispose();
+  }
+}
+
+// ------------------------------------------------------------ 4. bytes on the wire
+
+interface Exchange {
+  bytes: number;
+  clientBytes: number;
+  packets: number;
+}
+
+async function wirePart(): Promise<void> {
+  say('\n4. bytes on the wire for one message (topic sensors/t1, payload "21.5"), through a counting proxy to mosquitto');
+  const mosq = await broker();
+  // A subscriber on the topic, so MQTT 5 acks carry success (with no one
+  // subscribed mosquitto answers QoS 1/2 with reason 0x10 and one more byte).
+  const watcher = await mqtt.connectAsync(mosq.url, { clientId: 'wire-watcher', reconnectPeriod: 0 });
+  await watcher.subscribeAsync('sensors/t1', { qos: 0 });
+  try {
+    const exchange = async (lib: Lib, version: 4 | 5, qos: 0 | 1 | 2): Promise<Exchange> => {
+      const proxy = await FaultProxy.start({ targetPort: mosq.port });
+      try {
+        let send: () => Promise<void>;
+        let end: () => Promise<unknown>;
+        if (lib === 'ours') {
+          const c = connect(proxy.url, { clientId: `wire-ours-${version}-${qos}`, protocolVersion: version, reconnectPeriod: 0 });
+          await new Promise((r) => c.once('connect', r));
+          send = async () => { await (await c.publish('sensors/t1', '21.5', { qos })).acknowledged; };
+          end = () => c.end();
+        } else {
+          const c = await mqtt.connectAsync(proxy.url, { clientId: `wire-peer-${version}-${qos}`, protocolVersion: version, reconnectPeriod: 0 });
+          send = async () => { await c.publishAsync('sensors/t1', '21.5', { qos }); };
+          end = () => c.endAsync();
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        const k = proxy.counters;
+        const count = (d: 'c2s' | 's2c') => k.packets[d].reduce((a, b) => a + b, 0);
+        const b0 = k.bytes.c2s + k.bytes.s2c, c0 = k.bytes.c2s, p0 = count('c2s') + count('s2c');
+        await send();
+        await new Promise((r) => setTimeout(r, 100)); // the last packet of the exchange (PUBCOMP's echo, QoS 0's arrival)
+        const out = { bytes: k.bytes.c2s + k.bytes.s2c - b0, clientBytes: k.bytes.c2s - c0, packets: count('c2s') + count('s2c') - p0 };
+        await end();
+        return out;
+      } finally {
+        await proxy.close();
+      }
+    };
+    for (const version of [4, 5] as const) {
+      for (const qos of [0, 1, 2] as const) {
+        const o = await exchange('ours', version, qos);
+        const p = await exchange('peer', version, qos);
+        const v5 = version === 5 ? 1 : 0;
+        const min = [18 + v5, 24 + v5, 32 + v5][qos]!;
+        const packets = [1, 2, 4][qos]!;
+        report('wire', `e2e.wire.v${version === 4 ? '3.1.1' : '5'}.qos${qos}.bytes`, o.bytes, p.bytes,
+          `bytes per message exchange (${packets} packet${packets > 1 ? 's' : ''}; spec minimum ${min})`,
+          { text: `the spec minimum, ${min} B`, met: o.bytes === min },
+          `client sent ours ${o.clientBytes} / MQTT.js ${p.clientBytes} B; packets ours ${o.packets} / MQTT.js ${p.packets}`);
+      }
+    }
+  } finally {
+    await watcher.endAsync(true);
+    await mosq.dispose();
+  }
+}
+
+// ------------------------------------------------------------ machine and main
+
+function machine(): Machine {
+  const cpus = os.cpus();
+  let mosquitto = 'not found';
+  const bin = findMosquitto();
+  if (bin) mosquitto = (spawnSync(bin, ['-h'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '').trim();
+  const mqttVersion = (JSON.parse(readFileSync(new URL('../node_modules/mqtt/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    mosquitto,
+    mqttjs: mqttVersion,
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  if (!findMosquitto()) {
+    console.error('bench:e2e needs mosquitto (apt-get install mosquitto)');
+    process.exit(2);
+  }
+  const m = machine();
+  const started = Date.now();
+  say(`bench:e2e${quick ? ' --quick' : ''}: Dormouse vs MQTT.js ${m.mqttjs}, ${m.mosquitto} on 127.0.0.1; ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
+  if (selected('publish')) await publishPart();
+  if (selected('backlog')) await backlogPart();
+  if (selected('memory')) await memoryPart();
+  if (selected('wire')) await wirePart();
+  const seconds = (Date.now() - started) / 1000;
+  say(`\ndone in ${seconds.toFixed(0)} s`);
+  if (markdown) {
+    writeMarkdown(markdown, results, m, { quick, seconds, window: WINDOW, ...SETTINGS });
+    say(`wrote ${markdown}`);
+  }
+}
+
+await main();
+process.exit(0);
