@@ -493,6 +493,7 @@ const METRIC_NAMES: Record<string, Metric> = {
   protocolErrors: Metric.ProtocolErrors,
   keepaliveTimeouts: Metric.KeepaliveTimeouts,
   snapshotWrites: Metric.SnapshotWrites,
+  heldBack: Metric.HeldBack,
 };
 
 const REFUSED_311 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];

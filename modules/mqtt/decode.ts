@@ -417,6 +417,13 @@ export class PacketDecoder {
     return utf8Read(this.#b, p, p + n);
   }
 
+  /** A Topic Filter: a string at least one character long [MQTT-4.7.3-1]. */
+  #filter(): string {
+    const t = this.#string();
+    if (t.length === 0) this.#error(ReasonCode.ProtocolError, '[MQTT-4.7.3-1] empty Topic Filter');
+    return t;
+  }
+
   #utf8Error(status: number): never {
     return status === Utf8Status.Null
       ? this.#error(ReasonCode.MalformedPacket, '[MQTT-1.5.4-2] U+0000 in a UTF-8 string')
@@ -659,7 +666,7 @@ export class PacketDecoder {
     const properties = v5 ? this.#properties(1 << PacketType.Subscribe) : undefined;
     const subscriptions: Subscription[] = [];
     while (this.#p < this.#lim) {
-      const topic = this.#string();
+      const topic = this.#filter();
       const opts = this.#u8();
       const qos = opts & 3;
       if (qos === 3) this.#error(ReasonCode.MalformedPacket, '[MQTT-3.8.3-4] subscription QoS 3');
@@ -669,7 +676,7 @@ export class PacketDecoder {
         if (rh === 3) this.#error(ReasonCode.ProtocolError, '[MQTT-3.8.3.1] Retain Handling 3');
         subscriptions.push({ topic, qos: qos as QoS, noLocal: (opts & 0x04) !== 0, retainAsPublished: (opts & 0x08) !== 0, retainHandling: rh as 0 | 1 | 2 });
       } else {
-        if (opts & 0xfc) this.#error(ReasonCode.MalformedPacket, '[MQTT-3-8.3-4] reserved subscription option bits set');
+        if (opts & 0xfc) this.#error(ReasonCode.MalformedPacket, '[MQTT-3.8.3-4] reserved subscription option bits set');
         subscriptions.push({ topic, qos: qos as QoS });
       }
     }
@@ -707,7 +714,7 @@ export class PacketDecoder {
     const packetId = this.#packetId();
     const properties = this.version === ProtocolVersion.V5 ? this.#properties(1 << PacketType.Unsubscribe) : undefined;
     const topics: string[] = [];
-    while (this.#p < this.#lim) topics.push(this.#string());
+    while (this.#p < this.#lim) topics.push(this.#filter());
     if (topics.length === 0) this.#error(ReasonCode.ProtocolError, '[MQTT-3.10.3-2] UNSUBSCRIBE without a Topic Filter');
     const packet: Packet = { type: PacketType.Unsubscribe, packetId, topics };
     if (properties !== undefined) packet.properties = properties;

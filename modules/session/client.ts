@@ -108,8 +108,10 @@ export const enum Metric {
   ProtocolErrors = 15,
   KeepaliveTimeouts = 16,
   SnapshotWrites = 17,
+  /** Incoming QoS 2 messages held back (not acknowledged) while the id table was full. */
+  HeldBack = 18,
 }
-const METRICS = 18;
+const METRICS = 19;
 
 const UNLIMITED_PACKET = 268435460;
 
@@ -152,6 +154,9 @@ export class DormouseClient {
   #sleepReadyReported = false;
   #layout = new Int32Array(2);
   #everConnected = false;
+  /** A QoS 2 message was held back for want of room in the incoming id table. */
+  #heldBack = false;
+  #reconnectForHeldBack = false;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -289,6 +294,14 @@ export class DormouseClient {
     this.state = ConnState.Connecting;
     this.#decoder.reset();
     this.#sentEarly = false;
+    this.#heldBack = false;
+    this.#reconnectForHeldBack = false;
+    const s = this.session;
+    if (this.#connect.type === PacketType.Connect && this.#connect.properties) {
+      // Ids still held from an earlier connection take room: ask for no more
+      // new QoS 1/2 messages in flight than the table can still take.
+      this.#connect.properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+    }
     const n = encode(this.#connect, this.version, this.#out, this.#outLen);
     this.#outLen += n;
     const o = this.#options;
@@ -325,8 +338,22 @@ export class DormouseClient {
         break;
       }
     }
+    if (this.#reconnectForHeldBack && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
     this.#checkSleepReady();
     this.#flush();
+  }
+
+  /**
+   * Messages were held back and PUBRELs have since made room: end this
+   * connection cleanly and open the next at once, so the broker sends them again.
+   */
+  #reconnectAtOnce(now: number): void {
+    this.#reserve(2);
+    this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+    this.#out[this.#outLen++] = 0;
+    this.#flush();
+    this.#lost(now, true, false, 0);
+    this.#reconnectAt = now;
   }
 
   /** Run timers: reconnect, connect timeout, keepalive, outbox expiry. */
@@ -560,7 +587,10 @@ export class DormouseClient {
       }
       case PacketType.Pubrel: {
         const known = s.removeIncoming(p.packetId);
-        if (known) this.#dirty = true;
+        if (known) {
+          this.#dirty = true;
+          if (this.#heldBack) this.#reconnectForHeldBack = true;
+        }
         this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         return;
       }
@@ -629,7 +659,7 @@ export class DormouseClient {
     if (!p.sessionPresent && (this.clean || held || meta.hasSession)) {
       // The broker has no session for us (first contact, a clean start, or it
       // lost it). Incoming QoS 2 ids refer to the old session: forget them.
-      s.incomingCount = 0;
+      s.clearIncoming();
       let republished = 0;
       if (!this.#sentEarly) republished = this.#sessionLost(now);
       this.#restoreSubscriptions();
@@ -682,7 +712,17 @@ export class DormouseClient {
       this.metrics[Metric.DuplicatesSuppressed]++;
       return this.#ack(PacketType.Pubrec, p.packetId, 0);
     }
-    if (!s.addIncoming(p.packetId)) return this.#protocolError(now, 0x93, 'more QoS 2 messages in flight than the Receive Maximum');
+    if (!s.addIncoming(p.packetId)) {
+      // The table is full of ids still waiting for their PUBREL (a broker may
+      // send new messages ahead of the PUBRELs it owes from an earlier
+      // connection, and 3.1.1 has no Receive Maximum to stop it). Hold this
+      // one back: no delivery, no PUBREC, so the broker keeps it and sends it
+      // again on the next connection, which we open as soon as PUBRELs have
+      // made room.
+      this.metrics[Metric.HeldBack]++;
+      this.#heldBack = true;
+      return;
+    }
     // Persist the id before the application sees the message: after a crash the
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;

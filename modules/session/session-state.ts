@@ -110,8 +110,10 @@ export class SessionState {
   /** Token of the next accepted message. */
   nextToken = 1;
 
+  /** Incoming QoS 2 ids held until PUBREL: a hash set (see hasIncoming). */
   readonly incoming: Uint16Array;
   incomingCount = 0;
+  #shift: number;
 
   readonly subs: Uint32Array;
   readonly subPacketIds: Uint16Array;
@@ -125,11 +127,15 @@ export class SessionState {
       if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`capacities.${k} must be a whole number >= 1`);
     }
     if (c.storeBytes > 65535) throw new RangeError('capacities.storeBytes must be at most 65535');
+    if (c.incomingQos2 > 32768) throw new RangeError('capacities.incomingQos2 must be at most 32768');
     if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
     this.caps = Object.freeze(c);
     this.records = new Uint32Array((c.inflight + c.outbox) * WORDS);
     this.arena = new Uint8Array(c.storeBytes);
-    this.incoming = new Uint16Array(c.incomingQos2);
+    // Twice the capacity, rounded up to a power of two, keeps probe runs short.
+    const bits = Math.max(2, 32 - Math.clz32(c.incomingQos2 * 2 - 1));
+    this.incoming = new Uint16Array(1 << bits);
+    this.#shift = 32 - bits;
     this.subs = new Uint32Array(c.subscriptions * SUB_WORDS);
     this.subPacketIds = new Uint16Array(c.subscriptions);
     this.subBytes = new Uint8Array(c.subscriptionBytes);
@@ -331,24 +337,72 @@ export class SessionState {
   }
 
   // ---- incoming QoS 2 ------------------------------------------------------
-  hasIncoming(id: number): boolean {
-    for (let k = 0; k < this.incomingCount; k++) if (this.incoming[k] === id) return true;
-    return false;
+  // An open-addressing hash set of packet ids (1..65535; 0 marks a free slot)
+  // with linear probing and backward-shift deletion: constant time however
+  // many ids a large table holds, and still one typed array.
+
+  #slot(id: number): number {
+    return Math.imul(id, 0x9e3779b1) >>> this.#shift;
   }
-  /** Returns false when the table is full. */
+
+  hasIncoming(id: number): boolean {
+    const t = this.incoming;
+    const mask = t.length - 1;
+    for (let i = this.#slot(id); ; i = (i + 1) & mask) {
+      const v = t[i];
+      if (v === id) return true;
+      if (v === 0) return false;
+    }
+  }
+
+  /** Returns false when the table holds its capacity of ids already. */
   addIncoming(id: number): boolean {
-    if (this.incomingCount >= this.incoming.length) return false;
-    this.incoming[this.incomingCount++] = id;
+    if (this.incomingCount >= this.caps.incomingQos2) return false;
+    const t = this.incoming;
+    const mask = t.length - 1;
+    let i = this.#slot(id);
+    while (t[i] !== 0) {
+      if (t[i] === id) return true;
+      i = (i + 1) & mask;
+    }
+    t[i] = id;
+    this.incomingCount++;
     return true;
   }
+
   removeIncoming(id: number): boolean {
-    for (let k = 0; k < this.incomingCount; k++) {
-      if (this.incoming[k] === id) {
-        this.incoming[k] = this.incoming[--this.incomingCount];
-        return true;
+    const t = this.incoming;
+    const mask = t.length - 1;
+    let i = this.#slot(id);
+    for (;;) {
+      if (t[i] === 0) return false;
+      if (t[i] === id) break;
+      i = (i + 1) & mask;
+    }
+    // Shift later members of the probe run back so every id stays reachable.
+    for (let j = (i + 1) & mask; t[j] !== 0; j = (j + 1) & mask) {
+      const home = this.#slot(t[j]);
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        t[i] = t[j];
+        i = j;
       }
     }
-    return false;
+    t[i] = 0;
+    this.incomingCount--;
+    return true;
+  }
+
+  /** Writes the held ids into `out` (in table order) and returns how many. */
+  incomingIds(out: Uint16Array | number[]): number {
+    let n = 0;
+    const t = this.incoming;
+    for (let i = 0; i < t.length; i++) if (t[i] !== 0) out[n++] = t[i];
+    return n;
+  }
+
+  clearIncoming(): void {
+    this.incoming.fill(0);
+    this.incomingCount = 0;
   }
 
   // ---- subscriptions -------------------------------------------------------
@@ -423,7 +477,7 @@ export class SessionState {
     this.first = this.span = 0;
     this.byteStart = this.byteEnd = this.liveBytes = 0;
     this.queued = this.inflight = 0;
-    this.incomingCount = 0;
+    this.clearIncoming();
     this.subCount = 0;
     this.subBytesUsed = 0;
   }

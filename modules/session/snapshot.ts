@@ -153,7 +153,8 @@ export class SessionSnapshot {
     v.setUint16(counts + 4, s.subCount, true);
     v.setUint16(counts + 6, s.subBytesUsed, true);
     v.setUint16(counts + 8, bytes, true);
-    for (let k = 0; k < s.incomingCount; k++, p += 2) v.setUint16(p, s.incoming[k], true);
+    const t = s.incoming;
+    for (let k = 0; k < t.length; k++) if (t[k] !== 0) { v.setUint16(p, t[k], true); p += 2; }
     for (let k = 0; k < s.subCount * SUB_WORDS; k++, p += 4) v.setUint32(p, s.subs[k], true);
     for (let k = 0; k < s.subCount; k++, p += 2) v.setUint16(p, s.subPacketIds[k], true);
     b.set(s.subBytes.subarray(0, s.subBytesUsed), p); p += s.subBytesUsed;
@@ -228,13 +229,13 @@ export class SessionSnapshot {
     const subCount = v.getUint16(p, true); p += 2;
     const subBytes = v.getUint16(p, true); p += 2;
     const arenaBytes = v.getUint16(p, true); p += 2;
-    if (span > s.recordSlots || incoming > s.incoming.length || subCount > s.subPacketIds.length ||
+    if (span > s.recordSlots || incoming > s.caps.incomingQos2 || subCount > s.subPacketIds.length ||
         subBytes > s.subBytes.length || arenaBytes > s.arena.length) {
       throw new SnapshotMismatchError('the stored session does not fit the configured capacities');
     }
     for (let k = 0; k < span * WORDS; k++, p += 4) s.records[k] = v.getUint32(p, true);
     s.arena.set(img.subarray(p, p + arenaBytes), 0); p += arenaBytes;
-    for (let k = 0; k < incoming; k++, p += 2) s.incoming[k] = v.getUint16(p, true);
+    for (let k = 0; k < incoming; k++, p += 2) s.addIncoming(v.getUint16(p, true));
     for (let k = 0; k < subCount * SUB_WORDS; k++, p += 4) s.subs[k] = v.getUint32(p, true);
     // Packet ids of subscription packets belong to the connection that sent them.
     for (let k = 0; k < subCount; k++, p += 2) s.subPacketIds[k] = 0;
@@ -242,7 +243,6 @@ export class SessionSnapshot {
     s.first = 0;
     s.span = span;
     s.byteEnd = arenaBytes;
-    s.incomingCount = incoming;
     s.subCount = subCount;
     s.subBytesUsed = subBytes;
     let live = 0;

@@ -133,7 +133,7 @@ describe('PacketDecoder errors', () => {
     ['CONNACK session present with failure', V4, '20020105', 0x82, 'MQTT-3.2.2-4'],
     ['CONNACK unknown 3.1.1 code', V4, '20020006', 0x82, 'MQTT-3.2.2'],
     ['SUBSCRIBE without filters', V4, '82020001', 0x82, 'MQTT-3.8.3-3'],
-    ['3.1.1 subscription option reserved bits', V4, '8206000100016104', 0x81, 'MQTT-3-8.3-4'],
+    ['3.1.1 subscription option reserved bits', V4, '8206000100016104', 0x81, 'MQTT-3.8.3-4'],
     ['5 subscription option reserved bits', V5, '820700010000016140', 0x81, 'MQTT-3.8.3-5'],
     ['subscription QoS 3', V5, '820700010000016103', 0x81, 'MQTT-3.8.3-4'],
     ['retain handling 3', V5, '820700010000016130', 0x82, 'Retain Handling'],

@@ -79,7 +79,7 @@ export function run(seed: number, steps: number, version: 4 | 5, brokerLosesSess
       try {
         device = new DormouseClient(options, hooks, store, () => rnd.float());
         device.restore(now);
-        log?.(`restored: incoming [${Array.from(device.session.incoming.subarray(0, device.session.incomingCount))}] live ${device.session.live} writes ${store.writes}`);
+        log?.(`restored: incoming [${(() => { const ids: number[] = []; device.session.incomingIds(ids); return ids; })()}] live ${device.session.live} writes ${store.writes}`);
         device.subscribe('down', 2, now);
         device.start(now);
         return;
