@@ -72,8 +72,8 @@ export function snapshotCapacity(caps: Readonly<Capacities>, clientIdBytes: numb
 }
 
 export class SessionSnapshot {
-  readonly image: Uint8Array;
-  #view: DataView;
+  #image: Uint8Array | null = null;
+  #view: DataView | null = null;
   #state: SessionState;
   #clientId: Uint8Array;
   #hash: number;
@@ -90,8 +90,16 @@ export class SessionSnapshot {
     this.#clientId = clientId;
     this.#hash = configHash(protocolVersion, state.caps);
     this.#store = store;
-    this.image = new Uint8Array(snapshotCapacity(state.caps, clientId.length));
-    this.#view = new DataView(this.image.buffer);
+    // The image buffer is made on first use: a client without a store never needs it.
+  }
+
+  /** The encoding buffer, sized for the largest session the capacities allow. */
+  get image(): Uint8Array {
+    if (this.#image === null) {
+      this.#image = new Uint8Array(snapshotCapacity(this.#state.caps, this.#clientId.length));
+      this.#view = new DataView(this.#image.buffer);
+    }
+    return this.#image;
   }
 
   /** Write the current session to the store, in the slot not holding the newest image. */
@@ -113,8 +121,8 @@ export class SessionSnapshot {
    */
   encode(meta: SessionMeta, seq: number): number {
     const s = this.#state;
-    const v = this.#view;
     const b = this.image;
+    const v = this.#view!;
     let p = HEADER;
     b[p++] = this.#clientId.length;
     b.set(this.#clientId, p);
