@@ -355,9 +355,8 @@ export class SessionState {
     }
   }
 
-  /** Returns false when the table holds its capacity of ids already. */
+  /** Returns false when the id is new and the table already holds its capacity. */
   addIncoming(id: number): boolean {
-    if (this.incomingCount >= this.caps.incomingQos2) return false;
     const t = this.incoming;
     const mask = t.length - 1;
     let i = this.#slot(id);
@@ -365,6 +364,7 @@ export class SessionState {
       if (t[i] === id) return true;
       i = (i + 1) & mask;
     }
+    if (this.incomingCount >= this.caps.incomingQos2) return false;
     t[i] = id;
     this.incomingCount++;
     return true;

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { SessionState, RecordEvent, RecordState } from '../../modules/session/session-state.js';
+import { Prng, seedFromEnv } from '../support/prng.js';
+
+describe('SessionState incoming QoS 2 ids', () => {
+  it('the hash set agrees with a reference Set over random adds and removes (seeded)', () => {
+    const seed = seedFromEnv();
+    const rnd = new Prng(seed);
+    for (const cap of [1, 2, 3, 16, 100, 1024]) {
+      const s = new SessionState({ incomingQos2: cap });
+      const ref = new Set<number>();
+      // A narrow id range makes collisions and long probe runs common.
+      const range = Math.max(4, cap * 3);
+      for (let step = 0; step < 20_000; step++) {
+        const id = rnd.int(1, range);
+        if (rnd.bool(0.5)) {
+          const ok = s.addIncoming(id);
+          if (ref.has(id)) expect(ok).toBe(true);
+          else if (ref.size >= cap) expect(ok, `seed ${seed}`).toBe(false);
+          else {
+            expect(ok).toBe(true);
+            ref.add(id);
+          }
+        } else {
+          expect(s.removeIncoming(id), `seed ${seed} cap ${cap} step ${step} id ${id}`).toBe(ref.delete(id));
+        }
+        expect(s.incomingCount).toBe(ref.size);
+        const probe = rnd.int(1, range);
+        expect(s.hasIncoming(probe), `seed ${seed} cap ${cap} step ${step} probe ${probe}`).toBe(ref.has(probe));
+      }
+      const ids: number[] = [];
+      expect(s.incomingIds(ids)).toBe(ref.size);
+      expect(new Set(ids)).toEqual(ref);
+    }
+  });
+
+  it('ids span the whole range 1..65535', () => {
+    const s = new SessionState({ incomingQos2: 4 });
+    for (const id of [1, 65535, 32768, 2]) expect(s.addIncoming(id)).toBe(true);
+    for (const id of [1, 65535, 32768, 2]) expect(s.hasIncoming(id)).toBe(true);
+    expect(s.addIncoming(3)).toBe(false);
+  });
+});
+
+describe('SessionState records', () => {
+  it('a record moves only along the transition table', () => {
+    const s = new SessionState();
+    const off = s.reserve(10);
+    const i = s.commitAccept(2, 10, 0, 4, 0);
+    expect(off).toBe(0);
+    expect(s.transition(i, RecordEvent.Puback)).toBe(false); // not sent yet
+    expect(s.transition(i, RecordEvent.Send, 9, 0)).toBe(true);
+    expect(s.state(i)).toBe(RecordState.SentPublish);
+    expect(s.transition(i, RecordEvent.Pubcomp)).toBe(false); // PUBCOMP before PUBREC
+    expect(s.transition(i, RecordEvent.Pubrec)).toBe(true);
+    expect(s.transition(i, RecordEvent.Pubcomp)).toBe(true);
+    expect(s.live).toBe(0);
+    expect(s.span).toBe(0);
+  });
+
+  it('holes left by out-of-order completion are reclaimed when the store runs out at the end', () => {
+    const s = new SessionState({ inflight: 4, outbox: 4, storeBytes: 40 });
+    const ids: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      const o = s.reserve(10);
+      s.arena.fill(k + 1, o, o + 10);
+      ids.push(s.commitAccept(1, 10, 0, 4, 0));
+    }
+    expect(s.reserve(10)).toBe(-1); // full
+    s.transition(ids[1], RecordEvent.Send, 1, 0);
+    s.transition(ids[1], RecordEvent.Puback);
+    const o = s.reserve(10); // compacts: records 0, 2, 3 move down
+    expect(o).toBe(30);
+    expect(Array.from(s.arena.subarray(0, 30))).toEqual([...Array(10).fill(1), ...Array(10).fill(3), ...Array(10).fill(4)]);
+  });
+});
