@@ -8,6 +8,7 @@
 // and the random mode is seeded, so a failing run can be replayed.
 
 import net from 'node:net';
+import { Prng } from './prng.js';
 
 export type Direction = 'c2s' | 's2c';
 
@@ -88,16 +89,10 @@ interface CutRule {
   armed: boolean;
 }
 
-/** Seeded PRNG (mulberry32): small, fast, good enough for fault schedules. */
+/** A seeded random source in [0, 1) for fault schedules (the shared PRNG of sim/prng.ts). */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.float();
 }
 
 const enum FrameState { Header, Raw }

@@ -6,7 +6,7 @@ import { DECODE_ERROR, DECODE_NEED_DATA, DECODE_PACKET, DecodedPublish, PacketDe
 import type { Packet } from '../../modules/mqtt/index.js';
 import { PacketType, ProtocolVersion } from '../../modules/mqtt/types.js';
 import { Prng, seedFromEnv } from '../support/prng.js';
-import { ALL_TYPES, canonicalJson, randomPacket } from '../support/random-packets.js';
+import { ALL_TYPES, canonicalJson, mutate, randomPacket } from '../support/random-packets.js';
 import { FIXTURES, fromHex } from './fixtures.js';
 
 const REASONS = new Set([0x81, 0x82, 0x84, 0x95]);
@@ -22,22 +22,6 @@ function corpus(rng: Prng, version: ProtocolVersion, n: number): Uint8Array[] {
   return out;
 }
 
-function mutate(rng: Prng, src: Uint8Array): Uint8Array {
-  const b = Array.from(src);
-  const edits = rng.int(1, 4);
-  for (let e = 0; e < edits; e++) {
-    const at = rng.int(0, Math.max(0, b.length - 1));
-    switch (rng.int(0, 5)) {
-      case 0: b[at] = rng.int(0, 255); break; // byte
-      case 1: b[at] ^= 1 << rng.int(0, 7); break; // bit
-      case 2: b.splice(at, 1); break; // delete
-      case 3: b.splice(at, 0, rng.int(0, 255)); break; // insert
-      case 4: b.length = at; break; // truncate
-      case 5: b[rng.int(0, 1)] = rng.int(0, 255); break; // header
-    }
-  }
-  return new Uint8Array(b);
-}
 
 /** Feeds `input` in random chunks; checks the contract on every next(). Returns the number of next() calls. */
 function drive(rng: Prng, d: PacketDecoder, input: Uint8Array): number {

@@ -584,3 +584,27 @@ export function runDifferential(count: number, seed: number, maxMismatches = 10)
   }
   return result;
 }
+
+/** 1 to 4 edits: byte, bit, delete, insert, truncate, header byte, remaining-length byte, duplicated range. */
+export function mutate(rng: Prng, src: Uint8Array): Uint8Array {
+  const b = Array.from(src);
+  const edits = rng.int(1, 4);
+  for (let e = 0; e < edits; e++) {
+    const at = rng.int(0, Math.max(0, b.length - 1));
+    switch (rng.int(0, 7)) {
+      case 0: b[at] = rng.int(0, 255); break;
+      case 1: b[at] ^= 1 << rng.int(0, 7); break;
+      case 2: b.splice(at, 1); break;
+      case 3: b.splice(at, 0, rng.int(0, 255)); break;
+      case 4: b.length = at; break;
+      case 5: b[0] = rng.int(0, 255); break;
+      case 6: if (b.length > 1) b[1] = rng.pick([0x00, 0x7f, 0x80, 0xff, rng.int(0, 255)]); break;
+      case 7: {
+        const from = rng.int(0, Math.max(0, b.length - 1));
+        b.splice(at, 0, ...b.slice(from, from + rng.int(1, 16)));
+        break;
+      }
+    }
+  }
+  return new Uint8Array(b);
+}

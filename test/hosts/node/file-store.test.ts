@@ -6,6 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileSnapshotStore } from '../../../hosts/node/file-store.js';
 import { checkImage, makeImage, newest } from './fixtures/snapshot-image.js';
+// A seeded generator so a failing kill schedule can be replayed.
+import { mulberry32 } from '../../../sim/proxy.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'dormouse-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -66,17 +68,6 @@ describe('FileSnapshotStore', () => {
   });
 });
 
-// A seeded generator so a failing kill schedule can be replayed.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const writer = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'snapshot-writer.ts');
 
