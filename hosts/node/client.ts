@@ -46,7 +46,10 @@ export interface ConnectOptions extends TransportOptions {
   random?: () => number;
   /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
   now?: () => number;
-  /** Dormouse: sees every chunk written to ('send') and read from ('receive') the transport; the CLI's -d decodes them. */
+  /**
+   * Dormouse: sees every chunk written to ('send', called just before the write, so a host may make
+   * its session durable first) and read from ('receive') the transport. The CLI's -d decodes them.
+   */
   trace?: (direction: 'send' | 'receive', bytes: Uint8Array) => void;
 }
 
