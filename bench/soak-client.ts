@@ -30,6 +30,7 @@ import path from 'node:path';
 import { connect } from '../hosts/node/client.js';
 import { publishErrorMessage } from '../modules/session/client.js';
 import { mulberry32 } from '../sim/proxy.js';
+import { packetTracer } from './soak-trace.js';
 
 function arg(name: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -89,6 +90,8 @@ const client = connect(url, {
   connectTimeout: 3000,
   reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000 },
   random: rand,
+  // SOAK_TRACE_DIR: every packet in and out, with payloads (bench/soak-trace.ts).
+  trace: process.env.SOAK_TRACE_DIR ? packetTracer(path.join(process.env.SOAK_TRACE_DIR, `trace-pub-${index}.log`), `p${index}.${incarnation}`, version) : undefined,
 });
 const out = (line: string): void => { process.stdout.write(line + '\n'); };
 

@@ -83,6 +83,18 @@ export interface SoakOptions {
   progressMs?: number;
   /** Keep the temp directory (sessions, counters, mosquitto log and database). */
   keepDir?: boolean;
+  /** Publishers' MQTT version: 'mixed' (default: even 5, odd 3.1.1), or all 4, or all 5. */
+  publisherVersion?: 'mixed' | 4 | 5;
+  /** mosquitto's max_inflight_messages (default 32). */
+  maxInflight?: number;
+  /** Turn the proxies' random per-packet cuts and stalls off (partitions and named cuts have their own means). */
+  noProxyFaults?: boolean;
+  /**
+   * Tracing: mosquitto with `log_type all` (every packet, with its message id, in DIR/mosquitto.log)
+   * and every child writing DIR/trace-pub-I.log / trace-sub.log (bench/soak-trace.ts). Logs are
+   * large: bound the run. Implies keepDir.
+   */
+  trace?: boolean;
 }
 
 export interface SoakResult {
@@ -136,6 +148,38 @@ export interface SoakResult {
   examples: { lost: string[]; duplicatedQos2: string[] };
   /** For the first QoS 2 duplicates: when each copy came and the faults around it. */
   duplicateTimelines: string[];
+  /**
+   * With `trace`: what mosquitto's log shows about the subscriber's QoS 2 flows. A PUBLISH
+   * re-sent after its PUBREL breaks exactly-once at the broker (MQTT 4.3.3 sender rules): mosquitto
+   * 2.0.11 does it when a connection dies between the CONNECT and the PUBREL it owes
+   * (see bench/soak-mosquitto-pubrel.ts). Undefined without `trace`.
+   */
+  brokerLog?: { publishAfterPubrel: number; examples: string[] };
+}
+
+/** Scan mosquitto's `log_type all` log for QoS 2 PUBLISHes to `clientId` re-sent after their PUBREL. */
+export function scanBrokerLog(text: string, clientId: string): { publishAfterPubrel: number; examples: string[] } {
+  const owed = new Set<number>(); // ids whose PUBREL mosquitto has sent and whose PUBCOMP it has not received
+  const examples: string[] = [];
+  let n = 0;
+  const pubrel = `Sending PUBREL to ${clientId} (m`;
+  const pubcomp = `Received PUBCOMP from ${clientId} (Mid: `;
+  const publish = `Sending PUBLISH to ${clientId} (d`;
+  for (const line of text.split('\n')) {
+    let k = line.indexOf(pubrel);
+    if (k >= 0) { owed.add(parseInt(line.slice(k + pubrel.length), 10)); continue; }
+    k = line.indexOf(pubcomp);
+    if (k >= 0) { owed.delete(parseInt(line.slice(k + pubcomp.length), 10)); continue; }
+    k = line.indexOf(publish);
+    if (k >= 0) {
+      const m = /\(d(\d), q2, r\d, m(\d+),/.exec(line.slice(k));
+      if (m && owed.delete(Number(m[2]))) {
+        n++;
+        if (examples.length < 5) examples.push(line.trim());
+      }
+    }
+  }
+  return { publishAfterPubrel: n, examples };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -149,6 +193,8 @@ interface Publisher {
   /** Accepted count (A lines) over all incarnations. */
   accepted: number;
   killedByUs: boolean;
+  /** This incarnation printed its S line: its SIGUSR2 handler is installed (before that, SIGUSR2 would kill it). */
+  ready: boolean;
   restartTimer: NodeJS.Timeout | null;
   stderr: string;
 }
@@ -158,6 +204,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const rand = mulberry32(o.seed ^ 0x50a4);
   const exp = (mean: number): number => -Math.log(1 - rand()) * mean;
   const dir = mkdtempSync(path.join(tmpdir(), 'dormouse-soak-'));
+  const childEnv = o.trace ? { ...process.env, SOAK_TRACE_DIR: dir } : process.env;
   const failures: string[] = [];
   const t0 = Date.now();
 
@@ -253,12 +300,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         // The subscriber may fall behind, and it is offline during cuts: keep
         // every QoS 1/2 message for it (the default 1000 would drop the rest).
         'max_queued_messages 1000000',
-        'max_inflight_messages 32',
+        `max_inflight_messages ${o.maxInflight ?? 32}`,
+        ...(o.trace ? ['log_type all'] : []),
       ],
     });
     pubProxy = await FaultProxy.start({ targetPort: mosq.port, seed: o.seed });
     subProxy = await FaultProxy.start({ targetPort: mosq.port, seed: o.seed + 1 });
-    log(`soak: seed ${o.seed}, ${o.publishers} publishers x ${o.messagesPerPublisher} messages, mosquitto on ${mosq.port}, dir ${dir}`);
+    log(`soak: t0 ${t0} (wall ms), seed ${o.seed}, ${o.publishers} publishers x ${o.messagesPerPublisher} messages, mosquitto on ${mosq.port}, dir ${dir}`);
 
     // ---- subscriber first: its subscription must exist before anything is published
     let subReady!: () => void;
@@ -268,6 +316,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     let subStderr = '';
     subscriber = spawn(process.execPath, ['--import', 'tsx', SUBSCRIBER, '--url', subProxy.url, '--dir', dir, '--version', String(o.subscriberVersion ?? 5), '--client', o.subscriberClient ?? 'dormouse'], {
       cwd: ROOT,
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     subscriber.stderr!.setEncoding('utf8').on('data', (d: string) => { subStderr += d; });
@@ -302,6 +351,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       p.restartTimer = null;
       if (p.done) return;
       p.killedByUs = false;
+      p.ready = false;
       starts++;
       const args = [
         '--import', 'tsx', CLIENT,
@@ -309,11 +359,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         '--target', String(o.messagesPerPublisher), '--seed', String(o.seed), '--rate', String(o.ratePerPublisher),
       ];
       if (stopping) args.push('--stop');
-      const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       p.child = child;
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { p.stderr = (p.stderr + d).slice(-4000); });
       createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (line.startsWith('R ')) {
+        if (line.startsWith('S ')) {
+          p.ready = true;
+          // Told to stop while it was still loading: tell it now.
+          if (stopping) child.kill('SIGUSR2');
+        } else if (line.startsWith('R ')) {
           mark(`publisher ${p.index} restored (incarnation inflight queued: ${line.slice(2)})`);
         } else if (line.charCodeAt(0) === 65 /* A */) {
           const [, inc, seq, qos] = line.split(' ');
@@ -344,7 +398,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       });
     };
     for (let i = 0; i < o.publishers; i++) {
-      const p: Publisher = { index: i, version: i % 2 === 0 ? 5 : 4, child: null, done: false, accepted: 0, killedByUs: false, restartTimer: null, stderr: '' };
+      const p: Publisher = { index: i, version: o.publisherVersion === 4 || o.publisherVersion === 5 ? o.publisherVersion : i % 2 === 0 ? 5 : 4, child: null, done: false, accepted: 0, killedByUs: false, ready: false, restartTimer: null, stderr: '' };
       pubs.push(p);
       startPublisher(p);
     }
@@ -353,8 +407,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     faulting = true;
     const faultStart = Date.now();
     const HANDSHAKE = [PacketType.CONNACK, PacketType.PUBLISH, PacketType.PUBACK, PacketType.PUBREC, PacketType.PUBREL, PacketType.PUBCOMP];
-    pubProxy.randomFaults({ seed: o.seed, cutProbability: o.pubCutProbability, stallProbability: o.pubStallProbability, types: HANDSHAKE });
-    subProxy.randomFaults({ seed: o.seed + 1, cutProbability: o.subCutProbability, stallProbability: o.subStallProbability, types: HANDSHAKE });
+    if (!o.noProxyFaults) {
+      pubProxy.randomFaults({ seed: o.seed, cutProbability: o.pubCutProbability, stallProbability: o.pubStallProbability, types: HANDSHAKE });
+      subProxy.randomFaults({ seed: o.seed + 1, cutProbability: o.subCutProbability, stallProbability: o.subStallProbability, types: HANDSHAKE });
+    }
 
     const every = (meanMs: number, fn: () => void): void => {
       if (!(meanMs > 0)) return;
@@ -441,7 +497,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     if (Date.now() >= faultDeadline) {
       // Out of time: accept nothing more, drain what was accepted.
       stopping = true;
-      for (const p of pubs) p.child?.kill('SIGUSR2');
+      // Only to those whose handler is installed; the others get it with their S line.
+      for (const p of pubs) if (p.ready) p.child?.kill('SIGUSR2');
       log(`  fault phase reached its bound (${o.faultSeconds} s): publishers stop accepting`);
     }
 
@@ -562,6 +619,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       subscriberErrors,
       examples: { lost: lostExamples, duplicatedQos2: dupExamples },
       duplicateTimelines: dupDetails,
+      brokerLog: o.trace ? scanBrokerLog(mosq.log(), 'soak-sub') : undefined,
     };
   } finally {
     faulting = false;
@@ -571,7 +629,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await pubProxy?.close();
     await subProxy?.close();
     await mosq?.stop();
-    if (!o.keepDir && failures.length === 0) rmSync(dir, { recursive: true, force: true });
+    if (!o.keepDir && !o.trace && failures.length === 0) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -603,6 +661,10 @@ export function formatSoak(r: SoakResult): string {
   if (r.publisherCrashes) lines.push(`  crashes      ${r.publisherCrashes} publisher exits that were not our SIGKILL`);
   for (const f of r.failures) lines.push(`  FAILURE: ${f}`);
   for (const d of r.duplicateTimelines.slice(0, 5)) lines.push(`  duplicate ${d}`);
+  if (r.brokerLog) {
+    lines.push(`  broker log   ${r.brokerLog.publishAfterPubrel} QoS 2 PUBLISHes to the subscriber re-sent after their PUBREL (mosquitto's exactly-once break; a duplicate when the subscriber had received that PUBREL)`);
+    for (const e of r.brokerLog.examples) lines.push(`               ${e}`);
+  }
   if (!r.ok) lines.push(`  kept for inspection: ${r.dir}`);
   return lines.join('\n');
 }

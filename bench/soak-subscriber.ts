@@ -19,6 +19,7 @@
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { connect } from '../hosts/node/client.js';
+import { packetTracer } from './soak-trace.js';
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -71,6 +72,8 @@ const client = useMqttJs ? null : connect(url, {
   // (max_inflight_messages 32). A small table livelocks: see
   // test/soak/incoming-qos2-full.test.ts.
   capacities: { incomingQos2: 1024 },
+  // SOAK_TRACE_DIR: every packet in and out, with payloads (bench/soak-trace.ts).
+  trace: process.env.SOAK_TRACE_DIR ? packetTracer(path.join(process.env.SOAK_TRACE_DIR, 'trace-sub.log'), 'sub', version) : undefined,
 });
 // MQTT.js as the alternative subscriber (--client mqttjs): its incoming QoS 2
 // store is in memory, which is enough for a process that is never killed.

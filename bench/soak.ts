@@ -3,7 +3,11 @@
 // heal, drain, and count what was lost or duplicated. See bench/soak-run.ts.
 //
 //   npm run soak [-- --seed N --publishers K --messages N --rate R --minutes M
-//                   --subscriber dormouse|mqttjs --subscriber-version 4|5 --json --keep]
+//                   --subscriber dormouse|mqttjs --subscriber-version 4|5 --json --keep
+//                   --kill-mean-ms MS --broker-restarts N --partition-mean-ms MS --named-cut-mean-ms MS
+//                   --no-proxy-faults --publisher-version 4|5 --max-inflight N --trace]
+//   (a mean of 0 turns that fault off; --no-proxy-faults turns off the per-packet cuts and stalls;
+//    --trace logs every packet: mosquitto log_type all and DIR/trace-*.log, see bench/soak-trace.ts)
 //   npm run soak:quick        (a few thousand messages, under a minute)
 //
 // Exit status 1 if any accepted QoS 1/2 message was lost, any QoS 2 message
@@ -47,8 +51,8 @@ const options: SoakOptions = {
   drainSeconds: quick ? 30 : 120,
   killMeanMs: num('kill-mean-ms', quick ? 1500 : 2500),
   brokerRestarts: num('broker-restarts', quick ? 2 : 6),
-  partitionMeanMs: quick ? 6000 : 20_000,
-  namedCutMeanMs: quick ? 700 : 1000,
+  partitionMeanMs: num('partition-mean-ms', quick ? 6000 : 20_000),
+  namedCutMeanMs: num('named-cut-mean-ms', quick ? 700 : 1000),
   pubCutProbability: 0.0005,
   pubStallProbability: 0.00003,
   subCutProbability: 0.0002,
@@ -58,6 +62,10 @@ const options: SoakOptions = {
   log: (line) => console.log(line),
   progressMs: quick ? 5000 : 15_000,
   keepDir: process.argv.includes('--keep'),
+  noProxyFaults: process.argv.includes('--no-proxy-faults'),
+  publisherVersion: arg('publisher-version') === '4' ? 4 : arg('publisher-version') === '5' ? 5 : 'mixed',
+  maxInflight: num('max-inflight', 32),
+  trace: process.argv.includes('--trace'),
 };
 
 const result = await runSoak(options);
