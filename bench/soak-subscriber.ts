@@ -69,9 +69,13 @@ const client = useMqttJs ? null : connect(url, {
   connectTimeout: 3000,
   reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000 },
   // Room for far more incoming QoS 2 ids than mosquitto keeps in flight
-  // (max_inflight_messages 32). A small table livelocks: see
-  // test/soak/incoming-qos2-full.test.ts.
+  // (max_inflight_messages 32). A small table makes the core hold messages
+  // back and reconnect: see test/soak/incoming-qos2-full.test.ts.
   capacities: { incomingQos2: 1024 },
+  // mosquitto 2.0 re-sends a PUBLISH after its PUBREL when a connection dies
+  // right behind CONNECT (bench/soak-mosquitto-pubrel.ts): the guard keeps
+  // such a replay from being delivered twice. SOAK_NO_GUARD=1 turns it off.
+  guardReplayAfterPubrel: process.env.SOAK_NO_GUARD !== '1',
   // SOAK_TRACE_DIR: every packet in and out, with payloads (bench/soak-trace.ts).
   trace: process.env.SOAK_TRACE_DIR ? packetTracer(path.join(process.env.SOAK_TRACE_DIR, 'trace-sub.log'), 'sub', version) : undefined,
 });

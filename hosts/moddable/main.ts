@@ -59,6 +59,7 @@ const capacities: Capacities = {
   incomingQos2: 2,
   subscriptions: 1,
   subscriptionBytes: 32,
+  releasedQos2: 0, // it subscribes to nothing: no replay guard needed
 };
 
 export default function main(): void {

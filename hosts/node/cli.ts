@@ -65,6 +65,7 @@ export const CLI_CAPACITIES: Readonly<Capacities> = Object.freeze({
   incomingQos2: 4096,
   subscriptions: 64,
   subscriptionBytes: 8192,
+  releasedQos2: 0,
 });
 /** The largest packet `sub` accepts (MQTT 5 Maximum Packet Size); mosquitto_sub takes up to 256 MB. */
 const SUB_RECEIVE_BYTES = 4 * 1024 * 1024;

@@ -39,6 +39,8 @@ export interface ConnectOptions extends TransportOptions {
   outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest';
   sessionLostPolicy?: 'republish' | 'discard';
   earlyPublish?: boolean;
+  /** See the core's ClientOptions.guardReplayAfterPubrel (a mosquitto 2.0 workaround). */
+  guardReplayAfterPubrel?: boolean;
   reconnect?: ReconnectOptions;
   receiveBufferSize?: number;
   sendBufferSize?: number;
@@ -185,6 +187,7 @@ export class NodeClient extends EventEmitter {
         options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest : OutboxPolicy.Reject,
       sessionLostPolicy: options.sessionLostPolicy === 'discard' ? SessionLostPolicy.Discard : SessionLostPolicy.Republish,
       earlyPublish: options.earlyPublish,
+      guardReplayAfterPubrel: options.guardReplayAfterPubrel,
       reconnect,
       autoReconnect: options.reconnectPeriod !== 0,
       connectTimeoutMs: options.connectTimeout ?? 30000,
@@ -497,6 +500,7 @@ const METRIC_NAMES: Record<string, Metric> = {
   keepaliveTimeouts: Metric.KeepaliveTimeouts,
   snapshotWrites: Metric.SnapshotWrites,
   heldBack: Metric.HeldBack,
+  brokerReplays: Metric.BrokerReplays,
 };
 
 const REFUSED_311 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];

@@ -11,7 +11,9 @@ import { PacketType, ProtocolVersion, type ConnackPacket, type Packet, type Prop
 import { encode, encodeAck, encodePublish, publishLayout, publishLength, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
 import { PacketDecoder, DECODE_PACKET, DECODE_ERROR } from '../mqtt/decode.js';
 import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
-import { SessionState, RecordEvent, RecordState, SubState, type Capacities } from './session-state.js';
+import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
+import { crc32 } from './crc32.js';
+import type { DecodedPublish } from '../mqtt/decode.js';
 import { SessionSnapshot, RestoreStatus, type SessionMeta } from './snapshot.js';
 import { ReconnectPolicy, type ReconnectOptions } from './reconnect.js';
 import { ClientEvent, DropReason, OutboxPolicy, type ClientHooks, type PublishOptions, type RandomSource, type SnapshotStore } from './ports.js';
@@ -79,6 +81,17 @@ export interface ClientOptions {
   sessionLostPolicy?: SessionLostPolicy;
   /** Send resends and queued publishes right behind CONNECT on a resumed session. Default true. */
   earlyPublish?: boolean;
+  /**
+   * Do not deliver again a QoS 2 message that a broker sends once more after
+   * its PUBREL (DUP set, an id released since, the same topic and payload).
+   * mosquitto 2.0.x does this when a connection dies right after its CONNECT
+   * while a PUBREL was owed (bench/soak-mosquitto-pubrel.ts shows it); MQTT
+   * 4.3.3 forbids it. Off by default: a broker that gave a released id at once
+   * to an identical new message, whose first copy was then lost, would have
+   * that copy suppressed. Keeps capacities.releasedQos2 ids (default: as many
+   * as capacities.incomingQos2).
+   */
+  guardReplayAfterPubrel?: boolean;
   reconnect?: ReconnectOptions;
   /** Reconnect after a loss. Default true. */
   autoReconnect?: boolean;
@@ -110,8 +123,10 @@ export const enum Metric {
   SnapshotWrites = 17,
   /** Incoming QoS 2 messages held back (not acknowledged) while the id table was full. */
   HeldBack = 18,
+  /** QoS 2 messages a broker sent again after their PUBREL, not delivered again (guardReplayAfterPubrel). */
+  BrokerReplays = 19,
 }
-const METRICS = 19;
+const METRICS = 20;
 
 const UNLIMITED_PACKET = 268435460;
 
@@ -178,7 +193,10 @@ export class DormouseClient {
     this.#requestedKeepaliveMs = this.#keepaliveMs;
     this.#hooks = hooks;
     this.#random = random;
-    this.session = new SessionState(options.capacities);
+    const caps = { ...options.capacities };
+    if (options.guardReplayAfterPubrel && !caps.releasedQos2) caps.releasedQos2 = caps.incomingQos2 ?? DEFAULT_CAPACITIES.incomingQos2;
+    if (!options.guardReplayAfterPubrel) caps.releasedQos2 = 0;
+    this.session = new SessionState(caps);
     const idBytes = new Uint8Array(utf8Length(options.clientId));
     utf8Write(options.clientId, idBytes, 0);
     this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
@@ -712,7 +730,21 @@ export class DormouseClient {
       this.metrics[Metric.DuplicatesSuppressed]++;
       return this.#ack(PacketType.Pubrec, p.packetId, 0);
     }
-    if (!s.addIncoming(p.packetId)) {
+    let hash = 0;
+    if (s.released.length > 0) {
+      hash = messageHash(p as DecodedPublish);
+      if (p.dup && s.isReleased(p.packetId, hash)) {
+        // The broker replays a message it already released (see guardReplayAfterPubrel):
+        // acknowledge as if new, deliver nothing; its PUBREL follows.
+        this.metrics[Metric.BrokerReplays]++;
+        this.metrics[Metric.DuplicatesSuppressed]++;
+        s.forgetReleased(p.packetId);
+        if (s.addIncoming(p.packetId, hash)) this.#dirty = true;
+        return this.#ack(PacketType.Pubrec, p.packetId, 0);
+      }
+      s.forgetReleased(p.packetId);
+    }
+    if (!s.addIncoming(p.packetId, hash)) {
       // The table is full of ids still waiting for their PUBREL (a broker may
       // send new messages ahead of the PUBRELs it owes from an earlier
       // connection, and 3.1.1 has no Receive Maximum to stop it). Hold this
@@ -1002,6 +1034,11 @@ export class DormouseClient {
 function permanentRefusal(rc: number, version: ProtocolVersion): boolean {
   if (version === ProtocolVersion.V311) return rc === 1 || rc === 2 || rc === 4 || rc === 5;
   return rc === 0x84 || rc === 0x85 || rc === 0x86 || rc === 0x87 || rc === 0x8a || rc === 0x8c;
+}
+
+/** CRC-32 of a decoded PUBLISH's topic and payload bytes, read in place. */
+function messageHash(p: DecodedPublish): number {
+  return crc32(p.bytes, p.payloadStart, p.payloadEnd, crc32(p.bytes, p.topicStart, p.topicEnd));
 }
 
 function stringBytes(s: string): Uint8Array {

@@ -14,8 +14,9 @@ function makeTable(): Uint32Array {
 // Built once at module load; on Moddable the preloaded module keeps it in flash.
 const TABLE = makeTable();
 
-export function crc32(bytes: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
+export function crc32(bytes: Uint8Array, start: number, end: number, previous = 0): number {
+  // `previous` continues a CRC over several ranges: crc32(b, 2, 4, crc32(a, 0, 9)).
+  let c = (previous ^ 0xffffffff) >>> 0;
   for (let i = start; i < end; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

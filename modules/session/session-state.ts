@@ -64,6 +64,12 @@ export interface Capacities {
   subscriptions: number;
   /** Bytes of subscription topic filters. Default 512. */
   subscriptionBytes: number;
+  /**
+   * Incoming QoS 2 ids remembered after their PUBREL, with a hash of the
+   * message, to recognise a broker replaying a finished message (see
+   * ClientOptions.guardReplayAfterPubrel). Default 0: off.
+   */
+  releasedQos2: number;
 }
 
 export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
@@ -73,6 +79,7 @@ export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
   incomingQos2: 16,
   subscriptions: 8,
   subscriptionBytes: 512,
+  releasedQos2: 0,
 });
 
 /** Subscription entry states. */
@@ -114,6 +121,12 @@ export class SessionState {
   readonly incoming: Uint16Array;
   incomingCount = 0;
   #shift: number;
+  /** With the replay guard: each held id's message hash, at the same index as `incoming`. */
+  readonly incomingHash: Uint32Array;
+  /** With the replay guard: a ring of (id, message hash) pairs released by PUBREL, oldest overwritten. */
+  readonly released: Uint32Array;
+  releasedCount = 0;
+  releasedNext = 0;
 
   readonly subs: Uint32Array;
   readonly subPacketIds: Uint16Array;
@@ -124,8 +137,10 @@ export class SessionState {
   constructor(caps: Partial<Capacities> = {}) {
     const c = { ...DEFAULT_CAPACITIES, ...caps };
     for (const k of Object.keys(DEFAULT_CAPACITIES) as (keyof Capacities)[]) {
-      if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`capacities.${k} must be a whole number >= 1`);
+      const min = k === 'releasedQos2' ? 0 : 1;
+      if (!Number.isInteger(c[k]) || c[k] < min) throw new RangeError(`capacities.${k} must be a whole number >= ${min}`);
     }
+    if (c.releasedQos2 > 32768) throw new RangeError('capacities.releasedQos2 must be at most 32768');
     if (c.storeBytes > 65535) throw new RangeError('capacities.storeBytes must be at most 65535');
     if (c.incomingQos2 > 32768) throw new RangeError('capacities.incomingQos2 must be at most 32768');
     if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
@@ -136,6 +151,8 @@ export class SessionState {
     const bits = Math.max(2, 32 - Math.clz32(c.incomingQos2 * 2 - 1));
     this.incoming = new Uint16Array(1 << bits);
     this.#shift = 32 - bits;
+    this.incomingHash = new Uint32Array(c.releasedQos2 > 0 ? 1 << bits : 0);
+    this.released = new Uint32Array(c.releasedQos2 * 2);
     this.subs = new Uint32Array(c.subscriptions * SUB_WORDS);
     this.subPacketIds = new Uint16Array(c.subscriptions);
     this.subBytes = new Uint8Array(c.subscriptionBytes);
@@ -356,7 +373,7 @@ export class SessionState {
   }
 
   /** Returns false when the id is new and the table already holds its capacity. */
-  addIncoming(id: number): boolean {
+  addIncoming(id: number, hash = 0): boolean {
     const t = this.incoming;
     const mask = t.length - 1;
     let i = this.#slot(id);
@@ -366,6 +383,7 @@ export class SessionState {
     }
     if (this.incomingCount >= this.caps.incomingQos2) return false;
     t[i] = id;
+    if (this.incomingHash.length > 0) this.incomingHash[i] = hash;
     this.incomingCount++;
     return true;
   }
@@ -379,17 +397,43 @@ export class SessionState {
       if (t[i] === id) break;
       i = (i + 1) & mask;
     }
+    const h = this.incomingHash;
+    if (h.length > 0) this.#remember(id, h[i]);
     // Shift later members of the probe run back so every id stays reachable.
     for (let j = (i + 1) & mask; t[j] !== 0; j = (j + 1) & mask) {
       const home = this.#slot(t[j]);
       if (((j - home) & mask) >= ((j - i) & mask)) {
         t[i] = t[j];
+        if (h.length > 0) h[i] = h[j];
         i = j;
       }
     }
     t[i] = 0;
     this.incomingCount--;
     return true;
+  }
+
+  #remember(id: number, hash: number): void {
+    const r = this.released;
+    const n = r.length >> 1;
+    this.forgetReleased(id);
+    r[this.releasedNext * 2] = id;
+    r[this.releasedNext * 2 + 1] = hash;
+    this.releasedNext = (this.releasedNext + 1) % n;
+    if (this.releasedCount < n) this.releasedCount++;
+  }
+
+  /** Was `id` released by a PUBREL for a message with this hash (and not reused since)? */
+  isReleased(id: number, hash: number): boolean {
+    const r = this.released;
+    for (let k = 0; k < r.length; k += 2) if (r[k] === id && r[k + 1] === hash) return true;
+    return false;
+  }
+
+  /** The broker has used `id` for a new message: the old record no longer applies. */
+  forgetReleased(id: number): void {
+    const r = this.released;
+    for (let k = 0; k < r.length; k += 2) if (r[k] === id) r[k] = 0;
   }
 
   /** Writes the held ids into `out` (in table order) and returns how many. */
@@ -402,7 +446,11 @@ export class SessionState {
 
   clearIncoming(): void {
     this.incoming.fill(0);
+    this.incomingHash.fill(0);
     this.incomingCount = 0;
+    this.released.fill(0);
+    this.releasedCount = 0;
+    this.releasedNext = 0;
   }
 
   // ---- subscriptions -------------------------------------------------------

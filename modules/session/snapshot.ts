@@ -60,6 +60,7 @@ export function configHash(protocolVersion: number, caps: Readonly<Capacities>):
   mix(caps.incomingQos2);
   mix(caps.subscriptions);
   mix(caps.subscriptionBytes);
+  if (caps.releasedQos2 > 0) mix(0x80000000 | caps.releasedQos2);
   return h;
 }
 
@@ -67,7 +68,8 @@ export function snapshotCapacity(caps: Readonly<Capacities>, clientIdBytes: numb
   return (
     HEADER + 1 + clientIdBytes + META +
     (caps.inflight + caps.outbox) * WORDS * 4 + caps.storeBytes +
-    caps.incomingQos2 * 2 + caps.subscriptions * (SUB_WORDS * 4 + 2) + caps.subscriptionBytes + 4
+    caps.incomingQos2 * 2 + caps.subscriptions * (SUB_WORDS * 4 + 2) + caps.subscriptionBytes + 4 +
+    (caps.releasedQos2 > 0 ? caps.incomingQos2 * 4 + 4 + caps.releasedQos2 * 8 : 0)
   );
 }
 
@@ -163,6 +165,13 @@ export class SessionSnapshot {
     v.setUint16(counts + 8, bytes, true);
     const t = s.incoming;
     for (let k = 0; k < t.length; k++) if (t[k] !== 0) { v.setUint16(p, t[k], true); p += 2; }
+    if (s.released.length > 0) {
+      // The replay guard: the held ids' message hashes (same order), then the released ring.
+      for (let k = 0; k < t.length; k++) if (t[k] !== 0) { v.setUint32(p, s.incomingHash[k], true); p += 4; }
+      v.setUint16(p, s.releasedCount, true); p += 2;
+      v.setUint16(p, s.releasedNext, true); p += 2;
+      for (let k = 0; k < s.released.length; k++, p += 4) v.setUint32(p, s.released[k], true);
+    }
     for (let k = 0; k < s.subCount * SUB_WORDS; k++, p += 4) v.setUint32(p, s.subs[k], true);
     for (let k = 0; k < s.subCount; k++, p += 2) v.setUint16(p, s.subPacketIds[k], true);
     b.set(s.subBytes.subarray(0, s.subBytesUsed), p); p += s.subBytesUsed;
@@ -243,7 +252,16 @@ export class SessionSnapshot {
     }
     for (let k = 0; k < span * WORDS; k++, p += 4) s.records[k] = v.getUint32(p, true);
     s.arena.set(img.subarray(p, p + arenaBytes), 0); p += arenaBytes;
-    for (let k = 0; k < incoming; k++, p += 2) s.addIncoming(v.getUint16(p, true));
+    const ids = p;
+    p += incoming * 2;
+    if (s.released.length > 0) {
+      for (let k = 0; k < incoming; k++, p += 4) s.addIncoming(v.getUint16(ids + k * 2, true), v.getUint32(p, true));
+      s.releasedCount = v.getUint16(p, true); p += 2;
+      s.releasedNext = v.getUint16(p, true); p += 2;
+      for (let k = 0; k < s.released.length; k++, p += 4) s.released[k] = v.getUint32(p, true);
+    } else {
+      for (let k = 0; k < incoming; k++) s.addIncoming(v.getUint16(ids + k * 2, true));
+    }
     for (let k = 0; k < subCount * SUB_WORDS; k++, p += 4) s.subs[k] = v.getUint32(p, true);
     // Packet ids of subscription packets belong to the connection that sent them.
     for (let k = 0; k < subCount; k++, p += 2) s.subPacketIds[k] = 0;

@@ -137,6 +137,65 @@ describe('incoming messages', () => {
     expect(woke.takeAll()).toContain('50 02 00 07');
   });
 
+  describe('replay after PUBREL (mosquitto 2.0: bench/soak-mosquitto-pubrel.ts)', () => {
+    // The broker sends PUBLISH 7, gets PUBREC, sends PUBREL 7 (we release the id
+    // and answer PUBCOMP, which is lost); the connection dies right behind the
+    // next CONNECT; on the connect after that the broker sends PUBLISH 7 again.
+    function replay(options: Record<string, unknown>, store: MemorySnapshotStore | null = null, sleep = false) {
+      let r = connected(options, store);
+      r.feed(refPublish(2, 7));
+      r.feed('62 02 00 07');
+      expect(r.take()).toEqual(['50 02 00 07', '70 02 00 07']);
+      expect(r.messages).toHaveLength(1);
+      if (sleep && store) {
+        const first = r.messages.length;
+        r = rig(options, store.clone());
+        r.client.restore(0);
+        expect(first).toBe(1);
+      } else {
+        r.client.transportClosed(10);
+      }
+      r.client.start(100_000);
+      r.client.tick(100_000);
+      r.client.transportOpened(100_000);
+      r.feed(CONNACK_SP + ' ' + refPublish(2, 7, true));
+      return r;
+    }
+
+    it('is delivered twice without the guard: the spec says a receiver may release the id at PUBREL', () => {
+      const r = replay({ clean: true });
+      expect(r.messages).toHaveLength(2);
+    });
+
+    it('with guardReplayAfterPubrel it is acknowledged and not delivered again', () => {
+      const r = replay({ clean: true, guardReplayAfterPubrel: true });
+      expect(r.messages).toHaveLength(1);
+      expect(r.takeAll()).toContain('50 02 00 07'); // PUBREC, so the broker finishes its side
+      expect(r.client.metrics[Metric.BrokerReplays]).toBe(1);
+      r.feed('62 02 00 07');
+      expect(r.take()).toEqual(['70 02 00 07']);
+    });
+
+    it('the guard survives deep sleep: released ids are in the snapshot', () => {
+      const store = new MemorySnapshotStore();
+      const r = replay({ guardReplayAfterPubrel: true }, store, true);
+      expect(r.messages).toHaveLength(0); // the woken device delivered nothing again
+      expect(r.client.metrics[Metric.BrokerReplays]).toBe(1);
+    });
+
+    it('a new message under the released id is delivered: DUP clear, or other content', () => {
+      const r = connected({ clean: true, guardReplayAfterPubrel: true });
+      r.feed(refPublish(2, 7));
+      r.feed('62 02 00 07');
+      r.feed(refPublish(2, 7)); // DUP clear: a new message that reuses the id
+      expect(r.messages).toHaveLength(2);
+      r.feed('62 02 00 07');
+      // DUP set but other content: not the released message.
+      r.feed(`3c 12 00 0a ${ascii('sensors/t2')} 00 07 ${ascii('21.5')}`);
+      expect(r.messages).toHaveLength(3);
+    });
+  });
+
   it('a stray PUBREL is answered with PUBCOMP', () => {
     const r = connected({ clean: true });
     r.feed('62 02 00 09');

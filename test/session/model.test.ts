@@ -29,7 +29,7 @@ interface Outcome {
 }
 
 /** One seeded run; pass `trace` to get a step-by-step log for replaying a failure. */
-export function run(seed: number, steps: number, version: 4 | 5, brokerLosesSessions = false, trace?: string[]): Outcome {
+export function run(seed: number, steps: number, version: 4 | 5, brokerLosesSessions = false, trace?: string[], replayGuard = false): Outcome {
   // Optional-call syntax below skips building the strings when not tracing.
   const log = trace ? (line: string) => void trace.push(line) : undefined;
   const rnd = new Prng(seed);
@@ -56,6 +56,7 @@ export function run(seed: number, steps: number, version: 4 | 5, brokerLosesSess
     sessionExpiryInterval: 86400,
     reconnect: { baseMs: 200, capMs: 5000 },
     capacities: { inflight: 8, outbox: 24, storeBytes: 2048 },
+    guardReplayAfterPubrel: replayGuard,
   };
   let device!: DormouseClient;
   const hooks = {
@@ -271,6 +272,15 @@ describe('model test: the client core against a broker model, with faults', () =
       for (const k of ['cut', 'deepSleep', 'tornWrite', 'brokerRestart', 'powerLoss']) expect(o.counts[k] ?? 0, k).toBeGreaterThan(0);
     });
   }
+
+  it('MQTT 5 with guardReplayAfterPubrel: the same guarantees, nothing wrongly suppressed', () => {
+    const seed = (baseSeed + 17) >>> 0;
+    try {
+      check(run(seed, steps, 5, false, undefined, true), true);
+    } catch (e) {
+      throw new Error(`model test failed with seed ${seed}: ${(e as Error).message}`);
+    }
+  });
 
   // A broker that loses its sessions also loses what it queued for the device,
   // and forgets the QoS 2 ids it held: only the device's side can be checked.
