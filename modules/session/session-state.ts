@@ -140,9 +140,9 @@ export class SessionState {
       const min = k === 'releasedQos2' ? 0 : 1;
       if (!Number.isInteger(c[k]) || c[k] < min) throw new RangeError(`capacities.${k} must be a whole number >= ${min}`);
     }
-    if (c.releasedQos2 > 32768) throw new RangeError('capacities.releasedQos2 must be at most 32768');
+    if (c.releasedQos2 > 65535) throw new RangeError('capacities.releasedQos2 must be at most 65535');
     if (c.storeBytes > 65535) throw new RangeError('capacities.storeBytes must be at most 65535');
-    if (c.incomingQos2 > 32768) throw new RangeError('capacities.incomingQos2 must be at most 32768');
+    if (c.incomingQos2 > 65535) throw new RangeError('capacities.incomingQos2 must be at most 65535 (there are no more packet ids)');
     if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
     this.caps = Object.freeze(c);
     this.records = new Uint32Array((c.inflight + c.outbox) * WORDS);
