@@ -131,16 +131,18 @@ const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
   const entry = fileURLToPath(new URL('../test/support/xs-entry/core-bench.ts', import.meta.url));
   const n = 1000;
   const steps = await runInXs(await bundleForXs(entry), [
+    'gc()',
+    'setup(); gc()',
     'connectOnce()',
-    'setup()',
     `cycles1(${n})`,
     `cycles2(${n})`,
-    'cycles1(10000)',
-    'cycles1(10000)',
+    'cycles1(10000); gc()',
+    'cycles1(10000); gc()',
   ]);
-  line('xs.connect.compute', steps[0].compute, null, 'XS compute units for construct + CONNECT + CONNACK');
-  line('xs.qos1-publish.compute', steps[2].compute / n, null, 'XS compute units per QoS 1 publish to completion');
-  line('xs.qos2-publish.compute', steps[3].compute / n, null, 'XS compute units per QoS 2 publish to completion');
-  line('xs.heap.after-setup', steps[1].currentHeapCount, null, 'XS heap count after one client is set up');
-  line('xs.heap.growth-10k', steps[5].currentHeapCount - steps[4].currentHeapCount, null, 'XS heap count change over 10,000 more QoS 1 publishes');
+  line('xs.connect.compute', steps[2].compute, null, 'XS compute units for construct + CONNECT + CONNACK');
+  line('xs.qos1-publish.compute', steps[3].compute / n, null, 'XS compute units per QoS 1 publish to completion');
+  line('xs.qos2-publish.compute', steps[4].compute / n, null, 'XS compute units per QoS 2 publish to completion');
+  line('xs.heap.one-client', steps[1].currentHeapCount - steps[0].currentHeapCount, null, 'XS heap slots held by one connected client, default capacities (16 B a slot on 32-bit XS, plus its ArrayBuffer chunks)');
+  line('xs.heap.after-10k', steps[5].currentHeapCount, null, 'XS heap count after 10,000 QoS 1 publishes and a gc()');
+  line('xs.heap.growth-10k', steps[6].currentHeapCount - steps[5].currentHeapCount, null, 'XS heap count change over 10,000 more QoS 1 publishes (after gc())');
 }
