@@ -45,6 +45,7 @@ import { PacketType, type Packet, type Properties, type QoS } from '../../module
 import { publishErrorMessage, PublishError } from '../../modules/session/client.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { SnapshotStore } from '../../modules/session/ports.js';
+import { topicMatches } from '../../sim/topic-match.js';
 
 /**
  * Fixed for every CLI run: the snapshot's configuration hash covers them, so
@@ -561,20 +562,6 @@ class LinePosition {
 }
 
 // ---------------------------------------------------------------- sub
-
-/** [MQTT-4.7] topic filter matching, for -T. */
-export function topicMatches(filter: string, topic: string): boolean {
-  // [MQTT-4.7.2-1] a leading wildcard does not match topics beginning with '$'.
-  if (topic.startsWith('$') && (filter.startsWith('#') || filter.startsWith('+'))) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
 
 const NEWLINE = Buffer.from('\n');
 const SPACE = Buffer.from(' ');
