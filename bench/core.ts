@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { setup, cycles1, cycles2 } from '../test/support/xs-entry/core-bench.js';
 import { WORDS, DEFAULT_CAPACITIES, SessionState } from '../modules/session/session-state.js';
+import { DormouseClient } from '../modules/session/client.js';
+import { encodePublish, encodeAck } from '../modules/mqtt/encode.js';
 import { snapshotCapacity, SessionSnapshot } from '../modules/session/snapshot.js';
 import { bundleForXs, runInXs } from '../test/support/xs.js';
 import { startAedes } from '../sim/brokers.js';
@@ -61,6 +63,39 @@ const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
   gc!();
   line('core.qos2-cycle.heap-growth', process.memoryUsage().heapUsed - b2, null, `bytes after ${n / 2} QoS 2 cycles`);
   line('core.qos2-cycle.rate', Math.round(n / 2 / (ns2 / 1e9)), null, 'cycles/s (core alone, no I/O)');
+}
+
+// ---- incoming QoS 2, core alone ----------------------------------------------------
+{
+  // Batches of 100 QoS 2 PUBLISHes then their PUBRELs, as a broker sends a
+  // backlog; the core decodes, keeps the ids, and answers PUBREC and PUBCOMP.
+  const c = new DormouseClient({ clientId: 'in', keepalive: 0, capacities: { incomingQos2: 256 } }, { send() {}, open() {}, close() {}, message() {}, event() {} }, null, () => 0.5);
+  c.start(0);
+  c.transportOpened(0);
+  c.receive(new Uint8Array([0x20, 2, 0, 0]), 0);
+  const N = 100;
+  const rounds = quick ? 500 : 5000;
+  const payload = new Uint8Array(16);
+  const batches: Array<[Uint8Array, Uint8Array]> = [];
+  for (let b = 0; b < 600; b++) {
+    const pubs = new Uint8Array(N * 40);
+    const rels = new Uint8Array(N * 4);
+    let o = 0;
+    let r = 0;
+    for (let i = 0; i < N; i++) {
+      o += encodePublish(pubs, o, 4, 'soak/topic', payload, 2, false, false, 1 + b * N + i, null);
+      r += encodeAck(rels, r, 4, 6, 1 + b * N + i, 0);
+    }
+    batches.push([pubs.subarray(0, o), rels.subarray(0, r)]);
+  }
+  const cpu0 = process.cpuUsage();
+  for (let k = 0; k < rounds; k++) {
+    const [pubs, rels] = batches[k % batches.length];
+    c.receive(pubs, 0);
+    c.receive(rels, 0);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  line('core.qos2-incoming.cpu', (cpu.user + cpu.system) / (rounds * N), null, 'µs CPU per incoming QoS 2 message, core alone (PUBLISH, PUBREC, PUBREL, PUBCOMP)');
 }
 
 // ---- sizes ------------------------------------------------------------------------
