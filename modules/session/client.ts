@@ -577,7 +577,7 @@ export class DormouseClient {
         return this.#connack(p, now);
       case PacketType.Publish:
         if (this.state !== ConnState.Connected) return this.#protocolError(now, 0x82, 'PUBLISH before CONNACK');
-        return this.#incomingPublish(p, now);
+        return this.#incomingPublish(p);
       case PacketType.Puback: {
         const i = s.findSent(p.packetId, RecordState.SentPublish);
         if (i < 0 || s.qos(i) !== 1) return this.#stray();
@@ -679,7 +679,7 @@ export class DormouseClient {
       // lost it). Incoming QoS 2 ids refer to the old session: forget them.
       s.clearIncoming();
       let republished = 0;
-      if (!this.#sentEarly) republished = this.#sessionLost(now);
+      if (!this.#sentEarly) republished = this.#sessionLost();
       this.#restoreSubscriptions();
       if (meta.hasSession && held) this.#hooks.event(ClientEvent.SessionLost, republished, 0);
     }
@@ -693,7 +693,7 @@ export class DormouseClient {
   }
 
   /** The broker lost the session: apply the declared policy to what we still hold. */
-  #sessionLost(now: number): number {
+  #sessionLost(): number {
     const s = this.session;
     const end = s.first + s.span;
     let republished = 0;
@@ -717,7 +717,7 @@ export class DormouseClient {
     return republished;
   }
 
-  #incomingPublish(p: PublishPacket, now: number): void {
+  #incomingPublish(p: PublishPacket): void {
     const s = this.session;
     this.metrics[Metric.Received]++;
     if (p.qos === 0) return this.#hooks.message(p);
