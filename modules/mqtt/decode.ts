@@ -183,8 +183,9 @@ export class PacketDecoder {
   #bodyOffset = 0; // length of the fixed header found by #header()
   #chunk: Uint8Array = EMPTY;
   #pos = 0;
-  readonly #publish = new DecodedPublish();
-  readonly #ack = new DecodedAck();
+  // Made on first use: an idle client (a subscriber that waits) never pays for them.
+  #publish: DecodedPublish | null = null;
+  #ack: DecodedAck | null = null;
   // Parse cursor over the packet being decoded.
   #b: Uint8Array = EMPTY;
   #p = 0;
@@ -532,7 +533,7 @@ export class PacketDecoder {
     const topicStart = p + 2;
     const topicEnd = topicStart + ((b[p] << 8) | b[p + 1]);
     if (topicEnd > end) return this.#fail(ReasonCode.MalformedPacket, M_PACKET_TOO_SHORT);
-    const pub = this.#publish;
+    const pub = (this.#publish ??= new DecodedPublish());
     const t = pub._setTopic(b, topicStart, topicEnd);
     if (t !== 0) {
       if (t === 1) return this.#fail(ReasonCode.ProtocolError, '[MQTT-3.3.2-2] wildcard in a PUBLISH Topic Name');
@@ -578,7 +579,7 @@ export class PacketDecoder {
   }
 
   #parseAck(type: number): AckPacket {
-    const ack = this.#ack;
+    const ack = (this.#ack ??= new DecodedAck());
     ack.type = type as AckPacket['type'];
     ack.packetId = this.#packetId();
     ack.reasonCode = 0;

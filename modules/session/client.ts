@@ -129,6 +129,8 @@ export const enum Metric {
 const METRICS = 20;
 
 const UNLIMITED_PACKET = 268435460;
+/** Scratch for publishLayout, shared by every client: read right after it is written. */
+const LAYOUT = new Int32Array(2);
 
 export class DormouseClient {
   readonly version: ProtocolVersion;
@@ -167,7 +169,6 @@ export class DormouseClient {
   /** Early publishing happened on this connection attempt. */
   #sentEarly = false;
   #sleepReadyReported = false;
-  #layout = new Int32Array(2);
   #everConnected = false;
   /** A QoS 2 message was held back for want of room in the incoming id table. */
   #heldBack = false;
@@ -501,9 +502,9 @@ export class DormouseClient {
       // No properties: the packet id follows the fixed header and the topic.
       if (qos !== 0) pidOff = length - payload.length - 2 - (this.version === ProtocolVersion.V5 ? 1 : 0);
     } else {
-      publishLayout(s.arena, offset, this.version, this.#layout);
-      pidOff = this.#layout[0] < 0 ? 0 : this.#layout[0] - offset;
-      expOff = this.#layout[1] < 0 ? 0 : this.#layout[1] - offset;
+      publishLayout(s.arena, offset, this.version, LAYOUT);
+      pidOff = LAYOUT[0] < 0 ? 0 : LAYOUT[0] - offset;
+      expOff = LAYOUT[1] < 0 ? 0 : LAYOUT[1] - offset;
     }
     const expiresAt = expiry > 0 ? Math.floor(t / 1000) + expiry : 0;
     const i = s.commitAccept(qos, length, expiresAt, pidOff, expOff);

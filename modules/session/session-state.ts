@@ -98,6 +98,8 @@ export const SUB_WORDS = 2;
 // word 1: state (bits 0-3) | requested options (bits 8-15) | granted code (bits 16-23)
 // packet ids of pending subscription packets live in subPacketIds.
 
+const NO_U32 = new Uint32Array(0);
+
 export class SessionState {
   readonly caps: Readonly<Capacities>;
   readonly records: Uint32Array;
@@ -145,17 +147,44 @@ export class SessionState {
     if (c.incomingQos2 > 65535) throw new RangeError('capacities.incomingQos2 must be at most 65535 (there are no more packet ids)');
     if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
     this.caps = Object.freeze(c);
-    this.records = new Uint32Array((c.inflight + c.outbox) * WORDS);
-    this.arena = new Uint8Array(c.storeBytes);
     // Twice the capacity, rounded up to a power of two, keeps probe runs short.
     const bits = Math.max(2, 32 - Math.clz32(c.incomingQos2 * 2 - 1));
-    this.incoming = new Uint16Array(1 << bits);
     this.#shift = 32 - bits;
-    this.incomingHash = new Uint32Array(c.releasedQos2 > 0 ? 1 << bits : 0);
-    this.released = new Uint32Array(c.releasedQos2 * 2);
-    this.subs = new Uint32Array(c.subscriptions * SUB_WORDS);
-    this.subPacketIds = new Uint16Array(c.subscriptions);
-    this.subBytes = new Uint8Array(c.subscriptionBytes);
+    // Every table is a view on one ArrayBuffer (one allocation, and fewer
+    // buffer objects: each costs heap however small it is). The 32-bit tables
+    // come first, then the 16-bit ones, then the bytes, so each view is aligned.
+    const guard = c.releasedQos2 > 0;
+    const u32 = [(c.inflight + c.outbox) * WORDS, c.subscriptions * SUB_WORDS, guard ? 1 << bits : 0, c.releasedQos2 * 2];
+    const u16 = [1 << bits, c.subscriptions];
+    let size = 0;
+    for (const n of u32) size += n * 4;
+    for (const n of u16) size += n * 2;
+    const buf = new ArrayBuffer(size + c.storeBytes + c.subscriptionBytes);
+    let at = 0;
+    const view32 = (n: number): Uint32Array => {
+      const v = n > 0 ? new Uint32Array(buf, at, n) : NO_U32;
+      at += n * 4;
+      return v;
+    };
+    const view16 = (n: number): Uint16Array => {
+      const v = new Uint16Array(buf, at, n);
+      at += n * 2;
+      return v;
+    };
+    const view8 = (n: number): Uint8Array => {
+      const v = new Uint8Array(buf, at, n);
+      at += n;
+      return v;
+    };
+    this.records = view32(u32[0]);
+    this.subs = view32(u32[1]);
+    // Without the replay guard these stay one shared empty array.
+    this.incomingHash = view32(u32[2]);
+    this.released = view32(u32[3]);
+    this.incoming = view16(u16[0]);
+    this.subPacketIds = view16(u16[1]);
+    this.arena = view8(c.storeBytes);
+    this.subBytes = view8(c.subscriptionBytes);
   }
 
   get recordSlots(): number {
