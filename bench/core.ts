@@ -65,6 +65,29 @@ const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
   line('core.qos2-cycle.rate', Math.round(n / 2 / (ns2 / 1e9)), null, 'cycles/s (core alone, no I/O)');
 }
 
+// ---- memory of one core (no socket, no host) ------------------------------------------
+{
+  const hooks = { send() {}, open() {}, close() {}, message() {}, event() {} };
+  const small = { inflight: 1, outbox: 1, storeBytes: 64, incomingQos2: 2, subscriptions: 1, subscriptionBytes: 32 };
+  for (const [name, make] of [
+    ['default', () => new DormouseClient({ clientId: 'c' }, hooks, null, Math.random)],
+    ['small', () => new DormouseClient({ clientId: 'c', capacities: small, receiveBufferSize: 256, sendBufferSize: 128 }, hooks, null, Math.random)],
+  ] as const) {
+    const keep: unknown[] = [];
+    const n = 2000;
+    gc!();
+    gc!();
+    const m0 = process.memoryUsage();
+    for (let i = 0; i < n; i++) keep.push(make());
+    gc!();
+    gc!();
+    const m1 = process.memoryUsage();
+    line(`core.memory.${name}.heap`, Math.round((m1.heapUsed - m0.heapUsed) / n), null, `bytes of V8 heap per core (${name} capacities; ${n} cores)`);
+    line(`core.memory.${name}.buffers`, Math.round((m1.arrayBuffers - m0.arrayBuffers) / n), null, `bytes of ArrayBuffers per core (${name} capacities)`);
+    if (keep.length !== n) throw new Error('unreachable');
+  }
+}
+
 // ---- incoming QoS 2, core alone ----------------------------------------------------
 {
   // Batches of 100 QoS 2 PUBLISHes then their PUBRELs, as a broker sends a
