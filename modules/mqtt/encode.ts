@@ -104,32 +104,13 @@ export function topicLength(s: string): number {
 }
 
 let lastTopic = '';
-let lastTopicLength = -1;
+let lastTopicLength = 0; // scanTopic('')
 let lastTopicBytes: Uint8Array | null = null;
 const TOPIC_CACHE = new Uint8Array(128);
 
 function scanTopic(s: string): number {
-  if (typeof s !== 'string') return -1;
-  const n = s.length;
-  let bytes = n;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) {
-      if (c === 0 || c === 0x23 || c === 0x2b) return -1;
-    } else if (c < 0x800) {
-      bytes += 1;
-    } else if (c < 0xd800 || c > 0xdfff) {
-      bytes += 2;
-    } else if (c < 0xdc00 && i + 1 < n) {
-      const d = s.charCodeAt(i + 1);
-      if (d < 0xdc00 || d > 0xdfff) return -1;
-      i++;
-      bytes += 2;
-    } else {
-      return -1;
-    }
-  }
-  return bytes;
+  if (typeof s !== 'string' || s.indexOf('#') >= 0 || s.indexOf('+') >= 0) return -1;
+  return utf8Length(s); // -1 for ill-formed UTF-16 or U+0000
 }
 
 function isU16(v: unknown): boolean {

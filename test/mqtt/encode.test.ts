@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   DECODE_PACKET, ENCODE_INVALID, ENCODE_NO_SPACE, PUBLISH_DUP_FLAG, PacketDecoder, DecodedPublish,
-  encode, encodeAck, encodePublish, encodedLength, markDuplicate, publishLayout, publishLength,
+  encode, encodeAck, encodePublish, encodedLength, markDuplicate, publishLayout, publishLength, topicLength,
 } from '../../modules/mqtt/index.js';
 import type { Packet } from '../../modules/mqtt/index.js';
 import { PacketType, ProtocolVersion } from '../../modules/mqtt/types.js';
@@ -135,5 +135,20 @@ describe('hot paths', () => {
     const buf = new Uint8Array(64);
     const n = encode({ type: PacketType.Publish, topic: 'sensors/t1', payload: bytes('21.5'), qos: 0, retain: false, dup: false, packetId: 0, properties: { messageExpiryInterval: 5 } }, V4, buf, 0);
     expect(n).toBe(18);
+  });
+});
+
+describe('topic length cache', () => {
+  it('an empty topic is legal with a topic alias, also as the first topic a process encodes [MQTT-3.3.2-8]', async () => {
+    vi.resetModules();
+    const fresh = await import('../../modules/mqtt/encode.js');
+    expect(fresh.publishLength(ProtocolVersion.V5, '', 4, 1, { topicAlias: 3 })).toBeGreaterThan(0);
+    expect(topicLength('sensors/t1')).toBe(10);
+    expect(topicLength('')).toBe(0);
+    expect(publishLength(ProtocolVersion.V5, '', 4, 1, { topicAlias: 3 })).toBeGreaterThan(0);
+    expect(publishLength(ProtocolVersion.V5, '', 4, 1, null)).toBeLessThan(0);
+    expect(topicLength('a/#')).toBe(-1);
+    expect(topicLength('a/\u0000')).toBe(-1);
+    expect(topicLength('t\u00e9')).toBe(3);
   });
 });
