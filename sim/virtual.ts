@@ -428,13 +428,18 @@ class Engine {
     return out;
   }
 
-  wake(d: SimDevice): void {
-    const now = this.clock.now;
+  /** The device is up: a new generation of events and a client restored from its store. */
+  #awaken(d: SimDevice): DormouseClient {
     d.gen++;
     d.mode = DEVICE_AWAKE;
-    d.awakeSince = now;
+    d.awakeSince = this.clock.now;
     d.wakes++;
-    const c = this.newClient(d);
+    return this.newClient(d);
+  }
+
+  wake(d: SimDevice): void {
+    const now = this.clock.now;
+    const c = this.#awaken(d);
     if (this.publishing) this.publishReading(d);
     c.start(now);
     this.arm(d);
@@ -460,11 +465,7 @@ class Engine {
 
   boot(d: SimDevice): void {
     const now = this.clock.now;
-    d.gen++;
-    d.mode = DEVICE_AWAKE;
-    d.awakeSince = now;
-    d.wakes++;
-    const c = this.newClient(d);
+    const c = this.#awaken(d);
     c.start(now);
     this.arm(d);
     this.clock.at(now + this.s.fleet.everyS * 1000, publishEvent, d, d.gen);
