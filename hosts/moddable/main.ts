@@ -20,7 +20,7 @@ import TCP from 'embedded:io/socket/tcp';
 import Net from 'net';
 import { sleep, wakeCause, rtcLength, rtcRead, rtcWrite } from 'dormouse/deepsleep';
 
-// The core (modules/session, being written): coded against its documented shape.
+// The portable core, the same modules the Node host and the tests run.
 import { DormouseClient } from '../../modules/session/client.js';
 import { ClientEvent } from '../../modules/session/ports.js';
 import { snapshotCapacity, SnapshotMismatchError } from '../../modules/session/snapshot.js';

@@ -61,8 +61,9 @@ export const CLI_CAPACITIES: Readonly<Capacities> = Object.freeze({
   storeBytes: 65535,
   // MQTT 3.1.1 cannot tell the broker how many QoS 2 messages to have in
   // flight to us, and mosquitto 2.0 was seen sending ~170 at once to a resumed
-  // session; past this table the core must close the connection (0x93). Ids
-  // are 2 bytes each and only the ones in use are written to the snapshot.
+  // session; past this table the core holds messages back and reconnects
+  // when PUBRELs make room (correct, but slow). Ids are 2 bytes each and only
+  // the ones in use are written to the snapshot.
   incomingQos2: 4096,
   subscriptions: 64,
   subscriptionBytes: 8192,
