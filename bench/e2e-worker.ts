@@ -72,7 +72,10 @@ type PeerModule = typeof import('mqtt');
 let oursMod: OursModule | null = null;
 let peerMod: PeerModule | null = null;
 async function ours(): Promise<OursModule> {
-  return (oursMod ??= await import('../hosts/node/client.js'));
+  // The orchestrator passes a plain-JavaScript bundle of the host (bench/bundle.ts):
+  // what users run, without tsx's per-closure __name wrappers.
+  const bundled = process.env.DORMOUSE_E2E_BUNDLE;
+  return (oursMod ??= (await import(bundled ?? '../hosts/node/client.js')) as OursModule);
 }
 async function peer(): Promise<PeerModule> {
   if (!peerMod) {
@@ -231,10 +234,13 @@ function run(c: Command): Promise<unknown> {
   }
 }
 
+// Load the library before the first measurement, so no import sits inside one.
+const preload = process.env.DORMOUSE_E2E_PRELOAD === 'peer' ? peer() : ours();
+
 process.on('message', (msg: { id: number; command: Command }) => {
   run(msg.command).then(
     (result) => process.send!({ id: msg.id, ok: true, result }),
     (err: Error) => process.send!({ id: msg.id, ok: false, error: String(err?.stack ?? err) }),
   );
 });
-process.send!({ ready: true });
+void preload.then(() => process.send!({ ready: true }));

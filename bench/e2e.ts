@@ -17,6 +17,7 @@ import mqtt from 'mqtt';
 import { connect } from '../hosts/node/client.js';
 import { findMosquitto, startMosquitto, type MosquittoHandle } from '../sim/brokers.js';
 import { FaultProxy } from '../sim/proxy.js';
+import { bundle } from './bundle.js';
 import { drive } from './e2e-driver.js';
 import type { Command, Lib, MemoryResult, Timing } from './e2e-worker.js';
 import { writeMarkdown, type Machine, type Result } from './e2e-report.js';
@@ -40,6 +41,8 @@ if (only !== undefined && !PARTS.includes(only as Part)) {
 const selected = (p: Part) => only === undefined || only === p;
 
 const WINDOW = 20;
+/** Ours as plain JavaScript, as `npm run build` ships it (see bench/bundle.ts); built in main(). */
+let hostBundle: { url: string; dispose: () => void } | null = null;
 const SETTINGS = quick
   ? { rounds: 3, publishN: [40_000, 10_000, 6_000], publishWarm: 2_000, backlogN: [20_000, 10_000, 5_000], backlogRounds: 3, memoryClients: 1000 }
   : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000 };
@@ -75,9 +78,11 @@ class Worker {
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #next = 1;
 
-  constructor() {
+  /** A worker for one library: it loads that library only, before its first command. */
+  constructor(lib: Lib) {
     const path = fileURLToPath(new URL('./e2e-worker.ts', import.meta.url));
-    this.#child = fork(path, [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const env = { ...process.env, DORMOUSE_E2E_PRELOAD: lib, DORMOUSE_E2E_BUNDLE: hostBundle!.url };
+    this.#child = fork(path, [], { env, execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.#ready = new Promise((resolve, reject) => {
       this.#child.once('error', reject);
       this.#child.once('exit', (code) => {
@@ -148,7 +153,7 @@ async function publishPart(): Promise<void> {
   say(`\n1. publish throughput: one client, 16-byte payload, at most ${WINDOW} unacknowledged, ${SETTINGS.rounds} rounds each, medians`);
   const mosq = await broker();
   const brokerPid = pidOf(mosq);
-  const workers: Record<Lib, Worker> = { ours: new Worker(), peer: new Worker() };
+  const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
   try {
     for (const qos of [0, 1, 2] as const) {
       const n = SETTINGS.publishN[qos]!;
@@ -210,7 +215,7 @@ async function fill(url: string, topic: string, qos: 0 | 1 | 2, n: number): Prom
 async function backlogPart(): Promise<void> {
   say(`\n2. receive a backlog of ${SETTINGS.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages queued for an offline persistent session, ${SETTINGS.backlogRounds} rounds each, medians`);
   const mosq = await broker();
-  const workers: Record<Lib, Worker> = { ours: new Worker(), peer: new Worker() };
+  const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
   try {
     for (const qos of [0, 1, 2] as const) {
       const n = SETTINGS.backlogN[qos]!;
@@ -253,7 +258,7 @@ async function memoryPart(): Promise<void> {
   const mosq = await broker();
   try {
     const measure = async (lib: Lib, profile: 'defaults' | 'small'): Promise<MemoryResult> => {
-      const w = new Worker(); // a fresh process each: nothing else in its heap
+      const w = new Worker(lib); // a fresh process each: nothing else in its heap
       try {
         return await w.run<MemoryResult>({ cmd: 'memory', lib, url: mosq.url, count, profile });
       } finally {
@@ -366,6 +371,7 @@ async function main(): Promise<void> {
   }
   const m = machine();
   const started = Date.now();
+  hostBundle = await bundle('hosts/node/client.ts');
   say(`bench:e2e${quick ? ' --quick' : ''}: Dormouse vs MQTT.js ${m.mqttjs}, ${m.mosquitto} on 127.0.0.1; ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
   if (selected('publish')) await publishPart();
   if (selected('backlog')) await backlogPart();
@@ -373,6 +379,7 @@ async function main(): Promise<void> {
   if (selected('wire')) await wirePart();
   const seconds = (Date.now() - started) / 1000;
   say(`\ndone in ${seconds.toFixed(0)} s`);
+  hostBundle.dispose();
   if (markdown) {
     writeMarkdown(markdown, results, m, { quick, seconds, window: WINDOW, ...SETTINGS });
     say(`wrote ${markdown}`);
