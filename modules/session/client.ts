@@ -153,6 +153,14 @@ export class DormouseClient {
   #decoder: PacketDecoder;
   #out: Uint8Array;
   #outLen = 0;
+  /**
+   * The last two views of #out handed to hooks.send, reused when a batch has
+   * the same length: a steady stream of equal packets (a publish per call, or
+   * QoS 2's PUBLISH and PUBREL taking turns) then makes no view per send. The
+   * bytes behind a view are valid only during the call anyway.
+   */
+  #sendView: Uint8Array | null = null;
+  #sendViewOlder: Uint8Array | null = null;
   #connect: Packet;
   #keepaliveMs: number;
   /** The keepalive asked for in CONNECT; a CONNACK's Server Keep Alive overrides it for that connection. */
@@ -848,8 +856,12 @@ export class DormouseClient {
       a[off + eo + 3] = left & 0xff;
     }
     this.#reserve(len);
-    this.#out.set(a.subarray(off, off + len), this.#outLen);
-    this.#outLen += len;
+    const out = this.#out;
+    const o = this.#outLen;
+    // A loop for the usual small packet: set(subarray()) would allocate a view per send.
+    if (len <= 64) for (let k = 0; k < len; k++) out[o + k] = a[off + k];
+    else out.set(a.subarray(off, off + len), o);
+    this.#outLen = o + len;
     this.metrics[Metric.Sent]++;
   }
 
@@ -977,7 +989,13 @@ export class DormouseClient {
     this.#outLen = 0;
     if (this.state >= ConnState.Connecting) {
       this.#lastSentAt = this.#callNow;
-      this.#hooks.send(this.#out.subarray(0, n));
+      let view = this.#sendView;
+      if (view === null || view.length !== n) {
+        const older = this.#sendViewOlder;
+        this.#sendViewOlder = view;
+        this.#sendView = view = older !== null && older.length === n ? older : this.#out.subarray(0, n);
+      }
+      this.#hooks.send(view);
     }
   }
 
