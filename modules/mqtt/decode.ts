@@ -247,8 +247,7 @@ export class PacketDecoder {
         }
         if (this.#need === 0) {
           this.#bufLen = have;
-          this.#pos = pos;
-          return DECODE_NEED_DATA;
+          return this.#consumed();
         }
       }
       const need = this.#need;
@@ -263,13 +262,13 @@ export class PacketDecoder {
       this.#pos = pos + take;
       if (have < need) {
         this.#bufLen = have;
-        return DECODE_NEED_DATA;
+        return this.#consumed();
       }
       this.#bufLen = 0;
       this.#need = 0;
       return this.#parse(buf, 0, need);
     }
-    if (pos >= end) return DECODE_NEED_DATA;
+    if (pos >= end) return this.#consumed();
     const total = this.#header(chunk, pos, end);
     if (total < 0) return DECODE_ERROR;
     if (total === 0 || pos + total > end) {
@@ -279,11 +278,23 @@ export class PacketDecoder {
       for (let i = 0; i < n; i++) buf[i] = chunk[pos + i];
       this.#bufLen = n;
       this.#need = total;
-      this.#pos = end;
-      return DECODE_NEED_DATA;
+      return this.#consumed();
     }
     this.#pos = pos + total;
     return this.#parse(chunk, pos, pos + total);
+  }
+
+  /**
+   * The chunk is used up (what it held of an incomplete packet is in #buf):
+   * let go of it and of the last packet's view into it, so an idle client does
+   * not keep its last network chunk alive.
+   */
+  #consumed(): number {
+    this.#chunk = EMPTY;
+    this.#pos = 0;
+    this.#b = EMPTY;
+    if (this.#publish !== null) this.#publish.bytes = EMPTY;
+    return DECODE_NEED_DATA;
   }
 
   #fail(reasonCode: number, message: string): number {

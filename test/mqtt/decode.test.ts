@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   DECODE_ERROR, DECODE_NEED_DATA, DECODE_PACKET, DecodedPublish, PINGREQ, PacketDecoder, encode, encodePublish,
@@ -177,5 +179,28 @@ describe('PacketDecoder errors', () => {
     small.feed(fromHex('30ff01'));
     expect(small.next()).toBe(DECODE_ERROR);
     expect(small.error!.reasonCode).toBe(0x95);
+  });
+});
+
+describe('PacketDecoder lets go of its input', () => {
+  it('keeps no reference to a chunk it has used up (an idle client must not hold its last network read)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const d = new PacketDecoder({ version: ProtocolVersion.V311, bufferSize: 64 });
+    const refs: WeakRef<Uint8Array>[] = [];
+    const feedAll = (chunk: Uint8Array) => {
+      refs.push(new WeakRef(chunk));
+      d.feed(chunk);
+      let kinds = '';
+      for (let r = d.next(); r === DECODE_PACKET; r = d.next()) kinds += d.packet!.type === PacketType.Publish ? `P:${(d.packet as { topic: string }).topic} ` : 'A ';
+      return kinds;
+    };
+    // A whole PUBLISH, then a PUBACK split across chunks (the tail is copied into the decoder's own buffer).
+    expect(feedAll(fromHex('30 07 00 03 61 2f 62 68 69'))).toBe('P:a/b ');
+    expect(feedAll(fromHex('40 02 00'))).toBe('');
+    expect(feedAll(fromHex('01'))).toBe('A ');
+    await new Promise((r) => setTimeout(r, 0)); // WeakRef targets live to the end of the job that made them
+    gc();
+    expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true, true]);
   });
 });
