@@ -149,7 +149,7 @@ export class DormouseClient {
 
   #hooks: ClientHooks;
   #random: RandomSource;
-  #snapshot: SessionSnapshot;
+  #snapshot: SessionSnapshot | null = null;
   #decoder: PacketDecoder;
   #out: Uint8Array;
   #outLen = 0;
@@ -206,9 +206,12 @@ export class DormouseClient {
     if (options.guardReplayAfterPubrel && !caps.releasedQos2) caps.releasedQos2 = caps.incomingQos2 ?? DEFAULT_CAPACITIES.incomingQos2;
     if (!options.guardReplayAfterPubrel) caps.releasedQos2 = 0;
     this.session = new SessionState(caps);
-    const idBytes = new Uint8Array(utf8Length(options.clientId));
-    utf8Write(options.clientId, idBytes, 0);
-    this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
+    // Without a store there is nothing to persist: no snapshot object, no client id bytes.
+    if (store) {
+      const idBytes = new Uint8Array(utf8Length(options.clientId));
+      utf8Write(options.clientId, idBytes, 0);
+      this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
+    }
     const receive = options.receiveBufferSize ?? 2048;
     this.#decoder = new PacketDecoder({ version, bufferSize: receive, maxPacketSize: receive });
     this.#out = new Uint8Array(options.sendBufferSize ?? 2048);
@@ -277,7 +280,7 @@ export class DormouseClient {
    * from another client id or configuration throws SnapshotMismatchError.
    */
   restore(now: number): RestoreStatus {
-    if (this.clean) return RestoreStatus.Empty;
+    if (this.clean || this.#snapshot === null) return RestoreStatus.Empty;
     const status = this.#snapshot.restore(this.meta);
     if (status === RestoreStatus.Restored && now + this.#clockOffset < this.meta.clockMs) {
       this.#clockOffset = this.meta.clockMs - now;
@@ -367,7 +370,7 @@ export class DormouseClient {
     }
     if (this.#reconnectForHeldBack && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
     this.#checkSleepReady();
-    this.#flush();
+    this.#flush(true);
   }
 
   /**
@@ -478,7 +481,7 @@ export class DormouseClient {
       this.#reserve(length);
       this.#outLen += encodePublish(this.#out, this.#outLen, this.version, topic, payload, 0, retain, false, 0, props);
       this.metrics[Metric.Sent]++;
-      this.#flush();
+      this.#flush(true);
       return 0;
     }
     if (length > s.arena.length) return PublishError.PacketTooLarge;
@@ -520,7 +523,7 @@ export class DormouseClient {
     this.#dirty = true;
     this.#sleepReadyReported = false;
     if (connected) this.#pump(now);
-    this.#flush();
+    this.#flush(true);
     return token;
   }
 
@@ -981,14 +984,23 @@ export class DormouseClient {
     if (this.#outLen + n > this.#out.length) this.#flush();
   }
 
-  /** Persist first, then hand the batched bytes to the host: an ack never leaves before the state it commits. */
-  #flush(): void {
+  /**
+   * Persist first, then hand the batched bytes to the host: an ack never leaves
+   * before the state it commits. `reuseView` (the publish and receive paths,
+   * which repeat) keeps the view for the next batch of the same length; the
+   * one-off packets (CONNECT, SUBSCRIBE, PINGREQ) leave none behind on an idle client.
+   */
+  #flush(reuseView = false): void {
     this.#persistIfDirty();
     if (this.#outLen === 0) return;
     const n = this.#outLen;
     this.#outLen = 0;
     if (this.state >= ConnState.Connecting) {
       this.#lastSentAt = this.#callNow;
+      if (!reuseView) {
+        this.#hooks.send(this.#out.subarray(0, n));
+        return;
+      }
       let view = this.#sendView;
       if (view === null || view.length !== n) {
         const older = this.#sendViewOlder;
@@ -1002,7 +1014,7 @@ export class DormouseClient {
   #persistIfDirty(): void {
     if (!this.#dirty) return;
     this.#dirty = false;
-    if (this.#snapshot.persist(this.meta) > 0) this.metrics[Metric.SnapshotWrites]++;
+    if (this.#snapshot !== null && this.#snapshot.persist(this.meta) > 0) this.metrics[Metric.SnapshotWrites]++;
   }
 
   #checkSleepReady(): void {
