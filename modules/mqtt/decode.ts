@@ -55,6 +55,8 @@ export interface PacketDecoderOptions {
   bufferSize?: number;
   /** Largest packet (fixed header included) accepted [MQTT-3.1.2-24]; default bufferSize. */
   maxPacketSize?: number;
+  /** The caller's own buffer to use instead of allocating one (bufferSize is then its length). */
+  buffer?: Uint8Array;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -192,11 +194,11 @@ export class PacketDecoder {
   #lim = 0;
 
   constructor(options: PacketDecoderOptions) {
-    const bufferSize = options.bufferSize ?? 4096;
+    const bufferSize = options.buffer ? options.buffer.length : (options.bufferSize ?? 4096);
     const max = options.maxPacketSize ?? bufferSize;
     if (!(bufferSize >= 8) || !(max >= 2)) throw new RangeError('PacketDecoder: bufferSize must be >= 8 and maxPacketSize >= 2');
     this.version = options.version;
-    this.#buf = new Uint8Array(bufferSize);
+    this.#buf = options.buffer ?? new Uint8Array(bufferSize);
     this.maxPacketSize = max < bufferSize ? max : bufferSize;
   }
 

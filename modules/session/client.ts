@@ -137,7 +137,7 @@ export class DormouseClient {
   readonly clientId: string;
   readonly clean: boolean;
   readonly session: SessionState;
-  readonly metrics = new Uint32Array(METRICS);
+  readonly metrics: Uint32Array;
   readonly reconnectPolicy: ReconnectPolicy;
   /** Session metadata kept in the snapshot (server limits, clock). */
   readonly meta: SessionMeta;
@@ -205,16 +205,22 @@ export class DormouseClient {
     const caps = { ...options.capacities };
     if (options.guardReplayAfterPubrel && !caps.releasedQos2) caps.releasedQos2 = caps.incomingQos2 ?? DEFAULT_CAPACITIES.incomingQos2;
     if (!options.guardReplayAfterPubrel) caps.releasedQos2 = 0;
-    this.session = new SessionState(caps);
+    const receive = options.receiveBufferSize ?? 2048;
+    const send = options.sendBufferSize ?? 2048;
+    if (!Number.isInteger(receive) || receive < 8 || !Number.isInteger(send) || send < 8) {
+      throw new RangeError('options.receiveBufferSize and sendBufferSize must be whole numbers >= 8');
+    }
+    // The session's tables, the metrics, the send and the receive buffer: one ArrayBuffer.
+    const s = (this.session = new SessionState(caps, METRICS, send + receive));
+    this.metrics = new Uint32Array(s.buffer, s.extraWordsAt, METRICS);
+    this.#out = new Uint8Array(s.buffer, s.extraBytesAt, send);
     // Without a store there is nothing to persist: no snapshot object, no client id bytes.
     if (store) {
       const idBytes = new Uint8Array(utf8Length(options.clientId));
       utf8Write(options.clientId, idBytes, 0);
       this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
     }
-    const receive = options.receiveBufferSize ?? 2048;
-    this.#decoder = new PacketDecoder({ version, bufferSize: receive, maxPacketSize: receive });
-    this.#out = new Uint8Array(options.sendBufferSize ?? 2048);
+    this.#decoder = new PacketDecoder({ version, buffer: new Uint8Array(s.buffer, s.extraBytesAt + send, receive), maxPacketSize: receive });
     this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
     this.#options = {
       outboxPolicy: options.outboxPolicy ?? OutboxPolicy.Reject,

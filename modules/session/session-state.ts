@@ -136,7 +136,17 @@ export class SessionState {
   subCount = 0;
   subBytesUsed = 0;
 
-  constructor(caps: Partial<Capacities> = {}) {
+  /**
+   * The one ArrayBuffer behind every table. A client puts its own fixed
+   * buffers in it too (`extraWords` 32-bit words at `extraWordsAt`, then
+   * `extraBytes` bytes at `extraBytesAt`): each ArrayBuffer costs an object on
+   * the heap however small it is.
+   */
+  readonly buffer: ArrayBuffer;
+  readonly extraWordsAt: number;
+  readonly extraBytesAt: number;
+
+  constructor(caps: Partial<Capacities> = {}, extraWords = 0, extraBytes = 0) {
     const c = { ...DEFAULT_CAPACITIES, ...caps };
     for (const k of Object.keys(DEFAULT_CAPACITIES) as (keyof Capacities)[]) {
       const min = k === 'releasedQos2' ? 0 : 1;
@@ -154,12 +164,13 @@ export class SessionState {
     // buffer objects: each costs heap however small it is). The 32-bit tables
     // come first, then the 16-bit ones, then the bytes, so each view is aligned.
     const guard = c.releasedQos2 > 0;
-    const u32 = [(c.inflight + c.outbox) * WORDS, c.subscriptions * SUB_WORDS, guard ? 1 << bits : 0, c.releasedQos2 * 2];
+    const u32 = [(c.inflight + c.outbox) * WORDS, c.subscriptions * SUB_WORDS, guard ? 1 << bits : 0, c.releasedQos2 * 2, extraWords];
     const u16 = [1 << bits, c.subscriptions];
     let size = 0;
     for (const n of u32) size += n * 4;
     for (const n of u16) size += n * 2;
-    const buf = new ArrayBuffer(size + c.storeBytes + c.subscriptionBytes);
+    const buf = new ArrayBuffer(size + c.storeBytes + c.subscriptionBytes + extraBytes);
+    this.buffer = buf;
     let at = 0;
     const view32 = (n: number): Uint32Array => {
       const v = n > 0 ? new Uint32Array(buf, at, n) : NO_U32;
@@ -181,10 +192,13 @@ export class SessionState {
     // Without the replay guard these stay one shared empty array.
     this.incomingHash = view32(u32[2]);
     this.released = view32(u32[3]);
+    this.extraWordsAt = at;
+    at += extraWords * 4;
     this.incoming = view16(u16[0]);
     this.subPacketIds = view16(u16[1]);
     this.arena = view8(c.storeBytes);
     this.subBytes = view8(c.subscriptionBytes);
+    this.extraBytesAt = at;
   }
 
   get recordSlots(): number {
