@@ -5,12 +5,12 @@
 
 import { EventEmitter } from 'node:events';
 import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
-import { ClientEvent, DropReason, OutboxPolicy, type SnapshotStore } from '../../modules/session/ports.js';
+import { ClientEvent, DropReason, OutboxPolicy, type ClientHooks, type SnapshotStore } from '../../modules/session/ports.js';
 import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
-import { openTransport, type Transport, type TransportOptions } from './transport.js';
+import { openTransport, pickTransportOptions, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore } from './file-store.js';
 
 export interface ConnectOptions extends TransportOptions {
@@ -152,20 +152,30 @@ export class NodeClient extends EventEmitter {
   #transport: Transport | null = null;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
+  /** #onDeadline bound to this client, made once: the timer is re-armed often and each arm would otherwise make a closure. */
+  #deadlineTask: (() => void) | null = null;
   #now: () => number;
-  #acks = new Map<number, PendingAck>();
+  // The collections below are made when first needed: an idle client holds none.
+  /** QoS 1/2 messages someone may wait for, by token. Kept once made: publishing is the hot path. */
+  #acks: Map<number, PendingAck> | null = null;
   /** Outcomes reported by the core during the current call, settled together in one microtask (callbacks never run inside the core). */
-  #settling: Array<PendingAck | (() => void)> = [];
-  #settleQueued = false;
-  #subs = new Map<string, Waiter[]>();
-  #unsubs = new Map<string, Waiter[]>();
+  #settling: Array<PendingAck | (() => void)> | null = null;
+  /** #settleAll bound to this client, made on the first settle and reused (queueMicrotask takes no argument). */
+  #settleTask: (() => void) | null = null;
+  /** Subscribe and unsubscribe calls waiting for SUBACK / UNSUBACK, by filter; dropped when empty. */
+  #subs: Map<string, Waiter[]> | null = null;
+  #unsubs: Map<string, Waiter[]> | null = null;
   #ended = false;
-  #ending: Array<() => void> = [];
+  #ending: Array<() => void> | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
+    // EventEmitter makes its listener table as a null-prototype literal, which
+    // V8 keeps in dictionary mode (about 180 bytes while empty); the same
+    // table in fast mode is about 60. Node's own streams preset theirs too.
+    (this as unknown as { _events: object })._events = Object.setPrototypeOf({}, null);
     this.#url = url;
-    this.#transportOptions = options;
+    this.#transportOptions = pickTransportOptions(options);
     this.#trace = options.trace;
     this.#now = options.now ?? Date.now;
     const store = options.store ?? (options.sessionFile ? new FileSnapshotStore(options.sessionFile) : null);
@@ -192,19 +202,9 @@ export class NodeClient extends EventEmitter {
       autoReconnect: options.reconnectPeriod !== 0,
       connectTimeoutMs: options.connectTimeout ?? 30000,
     };
-    this.core = new DormouseClient(
-      coreOptions,
-      {
-        // With a trace, a wrapper; without, the plain hook: nothing added per send.
-        send: this.#trace ? (bytes) => { this.#trace!('send', bytes); this.#transport?.write(bytes); } : (bytes) => this.#transport?.write(bytes),
-        open: () => this.#open(),
-        close: () => this.#closeTransport(),
-        message: (p) => this.#message(p),
-        event: (kind, a, b, detail) => this.#event(kind, a, b, detail),
-      },
-      store,
-      options.random ?? Math.random,
-    );
+    // With a trace, the hooks that wrap send; without, the plain ones: nothing added per send.
+    const hooks = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this);
+    this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
     if (this.core.restore(now) === RestoreStatus.Restored) {
       queueMicrotask(() => this.emit('restored', { inflight: this.core.session.inflight, queued: this.core.session.queued }));
@@ -237,7 +237,7 @@ export class NodeClient extends EventEmitter {
       return token === 0 ? ACCEPTED_WRITTEN : Promise.resolve({ token, acknowledged: RESOLVED });
     }
     const pending = new PendingAck(token, callback);
-    this.#acks.set(token, pending);
+    (this.#acks ??= new Map()).set(token, pending);
     return Promise.resolve(pending);
   }
 
@@ -258,7 +258,7 @@ export class NodeClient extends EventEmitter {
       : Array.isArray(topic) ? topic.map((t) => [t, opts.qos ?? 0] as [string, QoS])
       : Object.entries(topic).map(([t, o]) => [t, o.qos] as [string, QoS]);
     const waits = list.map(([t, qos]) => {
-      const p = new Promise<number>((resolve, reject) => push(this.#subs, t, { resolve, reject }));
+      const p = new Promise<number>((resolve, reject) => push((this.#subs ??= new Map()), t, { resolve, reject }));
       this.core.subscribe(t, qos, this.#now());
       return p.then((code) => ({ topic: t, qos: code }));
     });
@@ -272,7 +272,7 @@ export class NodeClient extends EventEmitter {
     const list = typeof topic === 'string' ? [topic] : topic;
     const waits = list.map((t) => {
       if (!this.core.unsubscribe(t, this.#now())) return Promise.resolve();
-      return new Promise<number>((resolve, reject) => push(this.#unsubs, t, { resolve, reject })).then(() => {});
+      return new Promise<number>((resolve, reject) => push((this.#unsubs ??= new Map()), t, { resolve, reject })).then(() => {});
     });
     this.#schedule();
     const all = Promise.all(waits).then(() => {});
@@ -287,7 +287,7 @@ export class NodeClient extends EventEmitter {
       return Promise.resolve();
     }
     this.#ended = true;
-    const done = new Promise<void>((resolve) => this.#ending.push(resolve));
+    const done = new Promise<void>((resolve) => (this.#ending ??= []).push(resolve));
     this.core.end(this.#now());
     if (force) this.#transport?.destroy();
     this.#clearTimer();
@@ -305,30 +305,71 @@ export class NodeClient extends EventEmitter {
   }
 
   // ---- host duties ---------------------------------------------------------
-  #open(): void {
-    const t = openTransport(this.#url, this.#transportOptions, {
-      onOpen: () => {
-        if (this.#transport !== t) return;
-        this.core.transportOpened(this.#now());
-        this.#schedule();
-      },
-      onData: (chunk) => {
-        if (this.#transport !== t) return;
-        this.#trace?.('receive', chunk);
-        this.core.receive(chunk, this.#now());
-        this.#schedule();
-      },
-      onClose: (err) => {
-        if (this.#transport !== t) return;
-        this.#transport = null;
-        if (err && !this.#ended) this.#error(err);
-        this.core.transportClosed(this.#now());
-        this.#schedule();
-        if (this.#ended) this.#finishEnd();
-      },
-    });
-    this.#transport = t;
-  }
+  /**
+   * The core's hooks and, for each transport in turn, its handlers: one small
+   * object per client whose methods live on the prototype, instead of a
+   * closure per hook and per handler. Declared inside NodeClient to reach its
+   * private members. A handler ignores a transport that is no longer the
+   * client's (a late event from one it already let go).
+   */
+  static readonly #Link = class Link implements ClientHooks, TransportHandlers {
+    constructor(readonly client: NodeClient) {}
+
+    send(bytes: Uint8Array): void {
+      this.client.#transport?.write(bytes);
+    }
+
+    open(): void {
+      const c = this.client;
+      c.#transport = openTransport(c.#url, c.#transportOptions, this);
+    }
+
+    close(): void {
+      this.client.#closeTransport();
+    }
+
+    message(p: PublishPacket): void {
+      this.client.#message(p);
+    }
+
+    event(kind: ClientEvent, a: number, b: number, detail?: unknown): void {
+      this.client.#event(kind, a, b, detail);
+    }
+
+    onOpen(t: Transport): void {
+      const c = this.client;
+      if (c.#transport !== t) return;
+      c.core.transportOpened(c.#now());
+      c.#schedule();
+    }
+
+    onData(chunk: Uint8Array, t: Transport): void {
+      const c = this.client;
+      if (c.#transport !== t) return;
+      c.#trace?.('receive', chunk);
+      c.core.receive(chunk, c.#now());
+      c.#schedule();
+    }
+
+    onClose(err: Error | undefined, t: Transport): void {
+      const c = this.client;
+      if (c.#transport !== t) return;
+      c.#transport = null;
+      if (err && !c.#ended) c.#error(err);
+      c.core.transportClosed(c.#now());
+      c.#schedule();
+      if (c.#ended) c.#finishEnd();
+    }
+  };
+
+  /** #Link for a client with a trace: every chunk written goes past it first. */
+  static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
+    override send(bytes: Uint8Array): void {
+      const c = this.client;
+      c.#trace!('send', bytes);
+      c.#transport?.write(bytes);
+    }
+  };
 
   #closeTransport(): void {
     const t = this.#transport;
@@ -340,9 +381,10 @@ export class NodeClient extends EventEmitter {
   #finishEnd(): void {
     this.#transport = null;
     this.connected = false;
-    const waiters = this.#ending.splice(0);
+    const waiters = this.#ending;
+    this.#ending = null;
     this.emit('end');
-    for (const w of waiters) w();
+    if (waiters) for (const w of waiters) w();
   }
 
   #message(p: PublishPacket): void {
@@ -374,9 +416,9 @@ export class NodeClient extends EventEmitter {
         break;
       }
       case ClientEvent.Acked: {
-        const w = this.#acks.get(a);
+        const w = this.#acks?.get(a);
         if (w) {
-          this.#acks.delete(a);
+          this.#acks!.delete(a);
           this.#settle(w, null);
         }
         this.emit('acked', a, b);
@@ -385,23 +427,33 @@ export class NodeClient extends EventEmitter {
       case ClientEvent.Dropped: {
         const code = typeof detail === 'number' ? detail : undefined;
         const err = new DropError(a, b as DropReason, code);
-        const w = this.#acks.get(a);
+        const w = this.#acks?.get(a);
         if (w) {
-          this.#acks.delete(a);
+          this.#acks!.delete(a);
           this.#settle(w, err);
         }
         this.emit('drop', { token: a, reason: b, text: err.message });
         break;
       }
-      case ClientEvent.Subscribed:
-        shift(this.#subs, detail as string)?.resolve(b);
+      case ClientEvent.Subscribed: {
+        const subs = this.#subs;
+        if (!subs) break;
+        const w = shift(subs, detail as string);
+        if (subs.size === 0) this.#subs = null;
+        w?.resolve(b);
         break;
+      }
       case ClientEvent.SubscriptionDowngraded:
         this.emit('downgrade', { topic: detail, requested: a, granted: b });
         break;
-      case ClientEvent.Unsubscribed:
-        shift(this.#unsubs, detail as string)?.resolve(0);
+      case ClientEvent.Unsubscribed: {
+        const unsubs = this.#unsubs;
+        if (!unsubs) break;
+        const w = shift(unsubs, detail as string);
+        if (unsubs.size === 0) this.#unsubs = null;
+        w?.resolve(0);
         break;
+      }
       case ClientEvent.SessionLost:
         this.emit('sessionLost', { republished: a });
         break;
@@ -423,23 +475,25 @@ export class NodeClient extends EventEmitter {
   }
 
   #later(w: PendingAck | (() => void)): void {
-    this.#settling.push(w);
-    if (!this.#settleQueued) {
-      this.#settleQueued = true;
-      queueMicrotask(this.#settleAll);
+    const list = this.#settling;
+    if (list) {
+      list.push(w);
+      return;
     }
+    // The first outcome of this call: a fresh list (the last one is being or was settled) and one microtask.
+    this.#settling = [w];
+    queueMicrotask((this.#settleTask ??= this.#settleAll.bind(this)));
   }
 
-  #settleAll = (): void => {
-    this.#settleQueued = false;
-    const list = this.#settling;
-    this.#settling = [];
+  #settleAll(): void {
+    const list = this.#settling!;
+    this.#settling = null;
     for (let i = 0; i < list.length; i++) {
       const w = list[i]!;
       if (typeof w === 'function') w();
       else w.settle(w.outcome as Error | null);
     }
-  };
+  }
 
   /**
    * Connection errors are reported, not thrown: the client keeps reconnecting,
@@ -460,12 +514,14 @@ export class NodeClient extends EventEmitter {
     this.#clearTimer();
     if (at === Infinity) return;
     this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.#timerAt = Infinity;
-      this.core.tick(this.#now());
-      this.#schedule();
-    }, Math.max(0, Math.min(at - this.#now(), 0x7fffffff)));
+    this.#timer = setTimeout((this.#deadlineTask ??= this.#onDeadline.bind(this)), Math.max(0, Math.min(at - this.#now(), 0x7fffffff)));
+  }
+
+  #onDeadline(): void {
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    this.core.tick(this.#now());
+    this.#schedule();
   }
 
   #clearTimer(): void {

@@ -8,17 +8,19 @@ import tls from 'node:tls';
 import WebSocket from 'ws';
 
 export interface TransportHandlers {
+  // Each handler gets the transport it comes from, so one handlers object can
+  // serve a client's successive transports and tell a stale one apart.
   /** The connection (and TLS handshake / WebSocket upgrade) is complete. */
-  onOpen(): void;
+  onOpen(t: Transport): void;
   /** Bytes arrived. The view stays valid after the call (each chunk is a fresh buffer). */
-  onData(chunk: Uint8Array): void;
+  onData(chunk: Uint8Array, t: Transport): void;
   /**
    * Called exactly once per openTransport() call, including after a local
    * close()/destroy() (err undefined then) and after a failed connect.
    */
-  onClose(err?: Error): void;
+  onClose(err: Error | undefined, t: Transport): void;
   /** A write returned false earlier and the buffer has drained. */
-  onDrain?(): void;
+  onDrain?(t: Transport): void;
 }
 
 export interface TransportOptions {
@@ -40,6 +42,27 @@ export interface TransportOptions {
   highWaterMark?: number;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
+}
+
+const TRANSPORT_OPTION_KEYS = [
+  'ca', 'cert', 'key', 'passphrase', 'rejectUnauthorized', 'insecure', 'servername', 'connectTimeoutMs', 'highWaterMark', 'headers',
+] as const satisfies ReadonlyArray<keyof TransportOptions>;
+// Fails to compile when TransportOptions gains a key the list above lacks.
+const EVERY_KEY_LISTED: Exclude<keyof TransportOptions, (typeof TRANSPORT_OPTION_KEYS)[number]> extends never ? true : never = true;
+void EVERY_KEY_LISTED;
+const NO_TRANSPORT_OPTIONS: TransportOptions = Object.freeze({});
+
+/**
+ * Only the transport's part of a larger options object (one shared empty
+ * object when none is set), for a client that keeps it for reconnects: the
+ * rest of the caller's options (will payload, properties, ...) need not stay alive.
+ */
+export function pickTransportOptions(options: TransportOptions): TransportOptions {
+  let out: Record<string, unknown> | null = null;
+  for (const k of TRANSPORT_OPTION_KEYS) {
+    if (options[k] !== undefined) (out ??= {})[k] = options[k];
+  }
+  return out ?? NO_TRANSPORT_OPTIONS;
 }
 
 export interface Transport {
@@ -112,90 +135,156 @@ function asError(e: unknown): Error {
  */
 export function openTransport(url: string, opts: TransportOptions, handlers: TransportHandlers): Transport {
   const addr = parseBrokerUrl(url);
-  return addr.websocket ? openWebSocket(addr, opts, handlers) : openSocket(addr, opts, handlers);
+  return addr.websocket ? openWebSocket(addr, opts, handlers) : new SocketTransport(addr, opts, handlers);
 }
 
-function openSocket(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers): Transport {
-  const hwm = opts.highWaterMark ?? 16 * 1024;
-  // Node passes highWaterMark on to the stream (net and tls both); @types/node omits it.
-  const stream = { highWaterMark: hwm } as object;
-  let socket: net.Socket;
-  if (addr.secure) {
-    socket = tls.connect({ ...stream, host: addr.host, port: addr.port, ...tlsOptions(addr, opts) });
-  } else {
-    socket = net.connect({ ...stream, host: addr.host, port: addr.port });
+/** The socket's transport, for the listeners (EventEmitter calls them with the socket as `this`). */
+const OWNER: unique symbol = Symbol('dormouse.transport');
+
+interface OwnedSocket extends net.Socket {
+  [OWNER]: SocketTransport;
+}
+
+/**
+ * TCP or TLS. One object per connection and no closures: the socket's
+ * listeners are static methods that reach the transport through the socket,
+ * so an idle connection costs the socket and this.
+ */
+class SocketTransport implements Transport {
+  readonly #socket: OwnedSocket;
+  readonly #h: TransportHandlers;
+  /** onClose has been called: nothing more reaches the handlers. */
+  #done = false;
+  /** The first error, handed to onClose. */
+  #failure: Error | undefined = undefined;
+  /** The connect timeout, until the connection opens or closes. */
+  #timer: NodeJS.Timeout | undefined = undefined;
+  /** The staging buffer lent for this tick (see flushStaged), and the bytes in it. */
+  #staged: Uint8Array | null = null;
+  #stagedLen = 0;
+
+  constructor(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers) {
+    this.#h = h;
+    // Node passes highWaterMark on to the stream (net and tls both); @types/node omits it.
+    const stream = { highWaterMark: opts.highWaterMark ?? 16 * 1024, host: addr.host, port: addr.port };
+    const socket = (addr.secure ? tls.connect({ ...stream, ...tlsOptions(addr, opts) }) : net.connect(stream)) as OwnedSocket;
+    this.#socket = socket;
+    socket[OWNER] = this;
+    socket.setNoDelay(true);
+    const ms = opts.connectTimeoutMs ?? 30000;
+    // The timer's arguments carry what the message needs, so nothing of the address outlives the connect.
+    if (ms > 0) this.#timer = setTimeout(SocketTransport.#onTimeout, ms, this, `${addr.host}:${addr.port}`, ms);
+    // 'on', not 'once': both events come once per socket, and each once-wrapper
+    // costs a bound function and a state object for as long as it waits.
+    socket.on(addr.secure ? 'secureConnect' : 'connect', SocketTransport.#onConnect);
+    socket.on('data', SocketTransport.#onData);
+    socket.on('drain', SocketTransport.#onDrain);
+    socket.on('error', SocketTransport.#onError);
+    socket.on('close', SocketTransport.#onClose);
   }
-  socket.setNoDelay(true);
-  let done = false;
-  let failure: Error | undefined;
-  const timer = startConnectTimer(opts, () => {
-    failure = new Error(`connect to ${addr.host}:${addr.port} timed out after ${opts.connectTimeoutMs ?? 30000} ms`);
-    socket.destroy();
-  });
 
-  socket.once(addr.secure ? 'secureConnect' : 'connect', () => {
-    if (timer) clearTimeout(timer);
-    if (!done) h.onOpen();
-  });
-  socket.on('data', (chunk: Buffer) => { if (!done) h.onData(chunk); });
-  socket.on('drain', () => { if (!done && h.onDrain) h.onDrain(); });
-  socket.on('error', (e) => { failure ??= e; });
-  socket.once('close', () => {
-    if (timer) clearTimeout(timer);
-    if (done) return;
-    done = true;
-    h.onClose(failure);
-  });
+  write(bytes: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (this.#done || socket.destroyed) return false;
+    const n = bytes.byteLength;
+    if (n > STAGING_BYTES) {
+      this.flush();
+      // Buffer.from(view) copies: the caller's view is valid only during this call.
+      return socket.write(Buffer.from(bytes));
+    }
+    if (this.#staged && this.#stagedLen + n > STAGING_BYTES) this.flush();
+    let staged = this.#staged;
+    if (!staged) {
+      staged = this.#staged = takeStaging();
+      if (flushQueue.length === 0) process.nextTick(flushStaged);
+      flushQueue.push(this);
+    }
+    staged.set(bytes, this.#stagedLen);
+    this.#stagedLen += n;
+    return !socket.writableNeedDrain;
+  }
 
-  // Writes are batched per tick: the core flushes once per call, and a burst
-  // of publishes (or the acks for one chunk of input) would otherwise cost a
-  // syscall each with setNoDelay. The bytes are copied into a staging buffer
-  // lent for the tick (the caller's view is valid only during write()) and go
-  // out as one socket write from process.nextTick.
-  let staged: Uint8Array | null = null;
-  let stagedLen = 0;
-  const flush = (): void => {
-    const buf = staged;
+  close(): void {
+    this.flush();
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#stagedLen = 0;
+    this.flush();
+    this.#socket.destroy();
+  }
+
+  /** Writes what is staged as one socket write and returns the staging buffer. */
+  flush(): void {
+    const buf = this.#staged;
     if (!buf) return;
-    const n = stagedLen;
-    staged = null;
-    stagedLen = 0;
-    if (n > 0 && !done && !socket.destroyed) {
+    const n = this.#stagedLen;
+    this.#staged = null;
+    this.#stagedLen = 0;
+    const socket = this.#socket;
+    if (n > 0 && !this.#done && !socket.destroyed) {
       const out = Buffer.allocUnsafe(n);
       out.set(buf.subarray(0, n));
       socket.write(out);
     }
     releaseStaging(buf);
-  };
+  }
 
-  return {
-    write(bytes) {
-      if (done || socket.destroyed) return false;
-      const n = bytes.byteLength;
-      if (n > STAGING_BYTES) {
-        flush();
-        // Buffer.from(view) copies: the caller's view is valid only during this call.
-        return socket.write(Buffer.from(bytes));
-      }
-      if (staged && stagedLen + n > STAGING_BYTES) flush();
-      if (!staged) {
-        staged = takeStaging();
-        process.nextTick(flush);
-      }
-      staged.set(bytes, stagedLen);
-      stagedLen += n;
-      return !socket.writableNeedDrain;
-    },
-    close() {
-      flush();
-      socket.end();
-    },
-    destroy() {
-      stagedLen = 0;
-      flush();
-      socket.destroy();
-    },
-  };
+  static #onTimeout(t: SocketTransport, target: string, ms: number): void {
+    t.#timer = undefined;
+    t.#failure = new Error(`connect to ${target} timed out after ${ms} ms`);
+    t.#socket.destroy();
+  }
+
+  static #onConnect(this: OwnedSocket): void {
+    const t = this[OWNER];
+    t.#stopTimer();
+    if (!t.#done) t.#h.onOpen(t);
+  }
+
+  static #onData(this: OwnedSocket, chunk: Buffer): void {
+    const t = this[OWNER];
+    if (!t.#done) t.#h.onData(chunk, t);
+  }
+
+  static #onDrain(this: OwnedSocket): void {
+    const t = this[OWNER];
+    if (!t.#done && t.#h.onDrain) t.#h.onDrain(t);
+  }
+
+  static #onError(this: OwnedSocket, e: Error): void {
+    const t = this[OWNER];
+    t.#failure ??= e;
+  }
+
+  static #onClose(this: OwnedSocket): void {
+    const t = this[OWNER];
+    t.#stopTimer();
+    if (t.#done) return;
+    t.#done = true;
+    t.#h.onClose(t.#failure, t);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+// Writes are batched per tick: the core flushes once per call, and a burst
+// of publishes (or the acks for one chunk of input) would otherwise cost a
+// syscall each with setNoDelay. The bytes are copied into a staging buffer
+// lent for the tick (the caller's view is valid only during write()) and go
+// out as one socket write from process.nextTick. The transports with staged
+// bytes wait in one queue, flushed by one nextTick callback, so batching
+// needs no function per connection.
+const flushQueue: SocketTransport[] = [];
+
+function flushStaged(): void {
+  // A flush may lead to more writes in this same pass; they join the queue and are flushed here too.
+  for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flush();
+  flushQueue.length = 0;
 }
 
 // Staging buffers for the per-tick write batching, lent for one tick and
@@ -210,11 +299,6 @@ function takeStaging(): Uint8Array {
 
 function releaseStaging(buf: Uint8Array): void {
   if (stagingPool.length < 8) stagingPool.push(buf);
-}
-
-function startConnectTimer(opts: TransportOptions, fire: () => void): NodeJS.Timeout | undefined {
-  const ms = opts.connectTimeoutMs ?? 30000;
-  return ms > 0 ? setTimeout(fire, ms) : undefined;
 }
 
 function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers): Transport {
@@ -236,7 +320,7 @@ function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: Transport
   let pending = 0;
   let full = false;
 
-  ws.once('open', () => { if (!done) h.onOpen(); });
+  ws.once('open', () => { if (!done) h.onOpen(t); });
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (done) return;
     if (!isBinary) {
@@ -245,16 +329,16 @@ function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: Transport
       ws.terminate();
       return;
     }
-    h.onData(data);
+    h.onData(data, t);
   });
   ws.on('error', (e) => { failure ??= e; });
   ws.once('close', () => {
     if (done) return;
     done = true;
-    h.onClose(failure);
+    h.onClose(failure, t);
   });
 
-  return {
+  const t: Transport = {
     write(bytes) {
       if (done || ws.readyState !== WebSocket.OPEN) return false;
       const n = bytes.byteLength;
@@ -264,7 +348,7 @@ function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: Transport
         if (err) { failure ??= asError(err); return; }
         if (full && pending < hwm) {
           full = false;
-          if (!done && h.onDrain) h.onDrain();
+          if (!done && h.onDrain) h.onDrain(t);
         }
       });
       if (pending >= hwm) full = true;
@@ -276,4 +360,5 @@ function openWebSocket(addr: BrokerAddress, opts: TransportOptions, h: Transport
     },
     destroy() { ws.terminate(); },
   };
+  return t;
 }
