@@ -10,7 +10,7 @@ import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
-import { openTransport, pickTransportOptions, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
+import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore } from './file-store.js';
 
 export interface ConnectOptions extends TransportOptions {
@@ -347,7 +347,12 @@ export class NodeClient extends EventEmitter {
       const c = this.client;
       if (c.#transport !== t) return;
       c.#trace?.('receive', chunk);
-      c.core.receive(chunk, c.#now());
+      holdWrites();
+      try {
+        c.core.receive(chunk, c.#now());
+      } finally {
+        releaseWrites();
+      }
       c.#schedule();
     }
 

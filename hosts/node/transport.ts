@@ -196,8 +196,11 @@ class SocketTransport implements Transport {
     let staged = this.#staged;
     if (!staged) {
       staged = this.#staged = takeStaging();
-      if (flushQueue.length === 0) process.nextTick(flushStaged);
       flushQueue.push(this);
+      if (!flushScheduled && !holding) {
+        flushScheduled = true;
+        process.nextTick(flushStaged);
+      }
     }
     staged.set(bytes, this.#stagedLen);
     this.#stagedLen += n;
@@ -276,15 +279,49 @@ class SocketTransport implements Transport {
 // of publishes (or the acks for one chunk of input) would otherwise cost a
 // syscall each with setNoDelay. The bytes are copied into a staging buffer
 // lent for the tick (the caller's view is valid only during write()) and go
-// out as one socket write from process.nextTick. The transports with staged
-// bytes wait in one queue, flushed by one nextTick callback, so batching
-// needs no function per connection.
+// out as one socket write from process.nextTick (what a host writes while it
+// handles received bytes: from setImmediate, see releaseWrites). The
+// transports with staged bytes wait in one queue, flushed by one callback,
+// so batching needs no function per connection.
 const flushQueue: SocketTransport[] = [];
+let flushScheduled = false;
+let holding = false;
 
 function flushStaged(): void {
   // A flush may lead to more writes in this same pass; they join the queue and are flushed here too.
   for (let i = 0; i < flushQueue.length; i++) flushQueue[i]!.flush();
   flushQueue.length = 0;
+  flushScheduled = false;
+}
+
+/**
+ * While a host hands received bytes to its core: what the core answers (a
+ * PUBREL, PUBACKs) is staged but not yet scheduled. See releaseWrites.
+ */
+export function holdWrites(): void {
+  holding = true;
+}
+
+/**
+ * Ends holdWrites. The staged answers go out from setImmediate, scheduled from
+ * a microtask: after the callbacks the host settles for the acks in that
+ * input (its own microtask, queued earlier) and after any setImmediate those
+ * callbacks queue, typically the next publishes. So the answer to a PUBREC
+ * and the publishes its PUBCOMP made room for leave in one socket write,
+ * where flushing at nextTick made two (measured: 0.77 -> 0.45 writes per QoS 2
+ * message with the bench driver). They still leave in the same turn of the
+ * event loop.
+ */
+export function releaseWrites(): void {
+  holding = false;
+  if (flushQueue.length > 0 && !flushScheduled) {
+    flushScheduled = true;
+    queueMicrotask(flushFromCheckPhase);
+  }
+}
+
+function flushFromCheckPhase(): void {
+  setImmediate(flushStaged);
 }
 
 // Staging buffers for the per-tick write batching, lent for one tick and
