@@ -12,6 +12,7 @@ import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
 import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore } from './file-store.js';
+import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 
 export interface ConnectOptions extends TransportOptions {
   /** As MQTT.js. A persistent session (clean: false) needs a fixed one. */
@@ -150,10 +151,10 @@ export class NodeClient extends EventEmitter {
   #transportOptions: TransportOptions;
   #trace: ConnectOptions['trace'];
   #transport: Transport | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  /** The core's hooks, transport handlers and this client's entry in the process's deadline queue. */
+  #link: ClientHooks & TransportHandlers & Deadline;
+  /** The deadline queued (core clock), Infinity when none. */
   #timerAt = Infinity;
-  /** #onDeadline bound to this client, made once: the timer is re-armed often and each arm would otherwise make a closure. */
-  #deadlineTask: (() => void) | null = null;
   #now: () => number;
   // The collections below are made when first needed: an idle client holds none.
   /** QoS 1/2 messages someone may wait for, by token. Kept once made: publishing is the hot path. */
@@ -203,7 +204,7 @@ export class NodeClient extends EventEmitter {
       connectTimeoutMs: options.connectTimeout ?? 30000,
     };
     // With a trace, the hooks that wrap send; without, the plain ones: nothing added per send.
-    const hooks = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this);
+    const hooks = (this.#link = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this));
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
     if (this.core.restore(now) === RestoreStatus.Restored) {
@@ -312,8 +313,15 @@ export class NodeClient extends EventEmitter {
    * private members. A handler ignores a transport that is no longer the
    * client's (a late event from one it already let go).
    */
-  static readonly #Link = class Link implements ClientHooks, TransportHandlers {
+  static readonly #Link = class Link implements ClientHooks, TransportHandlers, Deadline {
+    dueAt = 0;
+    queueIndex = -1;
+
     constructor(readonly client: NodeClient) {}
+
+    fire(): void {
+      this.client.#onDeadline();
+    }
 
     send(bytes: Uint8Array): void {
       this.client.#transport?.write(bytes);
@@ -515,23 +523,22 @@ export class NodeClient extends EventEmitter {
     // early time only re-checks and re-arms. Every send moves the keepalive
     // deadline, and re-arming a Node timer per message costs more than the rest
     // of the host's work on it.
-    if (this.#timer && this.#timerAt <= at && at !== Infinity) return;
+    // Every client's deadline waits in one queue with one Node timer (deadlines.ts).
+    if (this.#link.queueIndex >= 0 && this.#timerAt <= at && at !== Infinity) return;
     this.#clearTimer();
     if (at === Infinity) return;
     this.#timerAt = at;
-    this.#timer = setTimeout((this.#deadlineTask ??= this.#onDeadline.bind(this)), Math.max(0, Math.min(at - this.#now(), 0x7fffffff)));
+    scheduleDeadline(this.#link, at - this.#now());
   }
 
   #onDeadline(): void {
-    this.#timer = null;
     this.#timerAt = Infinity;
     this.core.tick(this.#now());
     this.#schedule();
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    cancelDeadline(this.#link);
     this.#timerAt = Infinity;
   }
 }
