@@ -396,6 +396,11 @@ export class NodeClient extends EventEmitter {
     this.connected = false;
     const waiters = this.#ending;
     this.#ending = null;
+    // A subscribe or unsubscribe still waiting for its answer will not get one
+    // from this client now (offline, or the answer did not come before the end).
+    rejectAll(this.#subs, 'SUBACK');
+    rejectAll(this.#unsubs, 'UNSUBACK');
+    this.#subs = this.#unsubs = null;
     this.emit('end');
     if (waiters) for (const w of waiters) w();
   }
@@ -600,6 +605,13 @@ function push(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
   const list = map.get(key);
   if (list) list.push(w);
   else map.set(key, [w]);
+}
+
+function rejectAll(map: Map<string, Waiter[]> | null, answer: string): void {
+  if (!map) return;
+  for (const [filter, list] of map) {
+    for (const w of list) w.reject(Object.assign(new Error(`the client ended before the ${answer} for ${JSON.stringify(filter)}`), { code: 'ENDED' }));
+  }
 }
 
 function shift(map: Map<string, Waiter[]>, key: string): Waiter | undefined {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NodeClient } from '../../../hosts/node/client.js';
+import { FaultProxy } from '../../../sim/proxy.js';
 import { startAedes, startMosquitto, describeMosquitto, type AedesHandle, type MosquittoHandle } from '../../support/brokers.js';
 
 const once = <T extends unknown[]>(em: { once(e: string, f: (...a: T) => void): unknown }, ev: string) =>
@@ -90,6 +91,26 @@ describe('Node host on aedes (in-process, MQTT 3.1.1)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('end() settles a subscribe or unsubscribe still waiting for its answer (offline, no reconnect)', async () => {
+    const proxy = await FaultProxy.start({ targetPort: aedes.port });
+    const c = connect(proxy.url, { clientId: 'offline-sub', reconnectPeriod: 0 });
+    c.on('error', () => {});
+    await once(c, 'connect');
+    await c.subscribe('c/d', { qos: 1 });
+    proxy.partition(60_000); // the connection is reset, and with reconnectPeriod 0 it stays down
+    await once(c, 'close');
+    await proxy.close();
+    const sub = c.subscribe('a/b', { qos: 1 });
+    const unsub = c.unsubscribe('c/d');
+    const outcomes = Promise.allSettled([sub, unsub]);
+    await c.end();
+    const [s, u] = await outcomes;
+    expect(s.status).toBe('rejected');
+    expect(String((s as PromiseRejectedResult).reason.message)).toBe('the client ended before the SUBACK for "a/b"');
+    expect(u.status).toBe('rejected');
+    expect(String((u as PromiseRejectedResult).reason.message)).toBe('the client ended before the UNSUBACK for "c/d"');
   });
 
   it('an unreachable broker is reported and retried, not thrown', async () => {
