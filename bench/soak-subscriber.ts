@@ -138,7 +138,8 @@ if (process.env.SOAK_TRACE && client) {
   const file = process.env.SOAK_TRACE;
   const core = client.core;
   const receive = core.receive.bind(core);
-  const held = (): string => Array.from(core.session.incoming.subarray(0, core.session.incomingCount)).join(',');
+  // The held ids are the non-zero slots of the incoming hash set.
+  const held = (): string => Array.from(core.session.incoming.subarray(0, core.session.incomingSlots)).filter((id) => id !== 0).join(',');
   client.on('connect', () => appendFileSync(file, `--- connect, held [${held()}]\n`));
   client.on('close', () => { conn++; parser = mp.parser({ protocolVersion: version }); appendFileSync(file, `--- close\n`); });
   core.receive = (chunk: Uint8Array, now: number) => {

@@ -490,7 +490,7 @@ export class DormouseClient {
       this.#flush(true);
       return 0;
     }
-    if (length > s.arena.length) return PublishError.PacketTooLarge;
+    if (length > s.caps.storeBytes) return PublishError.PacketTooLarge;
     const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
     let offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
     if (offset < 0) {
@@ -554,7 +554,7 @@ export class DormouseClient {
     this.#sleepReadyReported = false;
     if (this.state === ConnState.Connected) this.#sendSubscribe(sIdx);
     this.#flush();
-    return this.session.subPacketIds[sIdx];
+    return this.session.subPacketId(sIdx);
   }
 
   unsubscribe(topic: string, now: number): boolean {
@@ -563,7 +563,7 @@ export class DormouseClient {
     const sIdx = s.findSub(stringBytes(topic));
     if (sIdx < 0) return false;
     s.setSubState(sIdx, SubState.PendingUnsubscribe);
-    s.subPacketIds[sIdx] = 0;
+    s.setSubPacketId(sIdx, 0);
     this.#dirty = true;
     this.#sleepReadyReported = false;
     if (this.state === ConnState.Connected) this.#sendUnsubscribe(sIdx);
@@ -636,7 +636,7 @@ export class DormouseClient {
         const code = p.reasonCodes[0] ?? 0x80;
         const requested = s.subOptions(k) & 3;
         const topic = utf8Read(s.subTopicBytes(k), 0, s.subTopicBytes(k).length);
-        s.subPacketIds[k] = 0;
+        s.setSubPacketId(k, 0);
         if (code >= 0x80) s.removeSub(k);
         else s.setSubState(k, SubState.Active, code);
         this.#dirty = true;
@@ -749,7 +749,7 @@ export class DormouseClient {
       return this.#ack(PacketType.Pubrec, p.packetId, 0);
     }
     let hash = 0;
-    if (s.released.length > 0) {
+    if (s.replayGuard) {
       hash = messageHash(p as DecodedPublish);
       if (p.dup && s.isReleased(p.packetId, hash)) {
         // The broker replays a message it already released (see guardReplayAfterPubrel):
@@ -931,7 +931,7 @@ export class DormouseClient {
     const s = this.session;
     for (let k = s.subCount - 1; k >= 0; k--) {
       const st = s.subState(k);
-      if (st === SubState.PendingUnsubscribe && s.subPacketIds[k] === 0) s.removeSub(k);
+      if (st === SubState.PendingUnsubscribe && s.subPacketId(k) === 0) s.removeSub(k);
       else if (st === SubState.Active) s.setSubState(k, SubState.PendingSubscribe);
     }
   }
@@ -940,7 +940,7 @@ export class DormouseClient {
   #resendSubscriptions(): void {
     const s = this.session;
     for (let k = 0; k < s.subCount; k++) {
-      if (s.subPacketIds[k] !== 0) continue;
+      if (s.subPacketId(k) !== 0) continue;
       const st = s.subState(k);
       if (st === SubState.PendingSubscribe) this.#sendSubscribe(k);
       else if (st === SubState.PendingUnsubscribe) this.#sendUnsubscribe(k);
@@ -950,7 +950,7 @@ export class DormouseClient {
   #sendSubscribe(k: number): void {
     const s = this.session;
     const id = s.allocatePacketId();
-    s.subPacketIds[k] = id;
+    s.setSubPacketId(k, id);
     const o = s.subOptions(k);
     const bytes = s.subTopicBytes(k);
     this.#writePacket({
@@ -969,7 +969,7 @@ export class DormouseClient {
   #sendUnsubscribe(k: number): void {
     const s = this.session;
     const id = s.allocatePacketId();
-    s.subPacketIds[k] = id;
+    s.setSubPacketId(k, id);
     const bytes = s.subTopicBytes(k);
     this.#writePacket({ type: PacketType.Unsubscribe, packetId: id, topics: [utf8Read(bytes, 0, bytes.length)] });
   }
@@ -1052,7 +1052,7 @@ export class DormouseClient {
     this.#decoder.reset();
     this.#pingDeadline = -1;
     const s = this.session;
-    for (let k = 0; k < s.subCount; k++) s.subPacketIds[k] = 0;
+    for (let k = 0; k < s.subCount; k++) s.setSubPacketId(k, 0);
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#persistIfDirty();

@@ -1,8 +1,8 @@
 // The one home of session state: outgoing message records and their stored
 // packets, packet ids, incoming QoS 2 ids and subscriptions. Every change to a
 // message record goes through `transition`, whose rules are the table below.
-// All storage is fixed at construction: typed arrays the snapshot copies as
-// they are, so nothing here allocates after the constructor.
+// All storage is fixed at construction: three typed arrays the snapshot copies
+// as they are, so nothing here allocates after the constructor.
 
 /** Where an accepted message is in its life. */
 export const enum RecordState {
@@ -92,18 +92,38 @@ export const enum SubState {
   PendingUnsubscribe = 3,
 }
 
-// A subscription is SUB_WORDS u32 in `subs`.
+// A subscription is SUB_WORDS u32 at `subsAt` in the 32-bit view.
 export const SUB_WORDS = 2;
-// word 0: offset (bits 0-15) | length (bits 16-31) into subBytes
+// word 0: offset (bits 0-15) | length (bits 16-31) into the topic filter bytes at subBytesAt
 // word 1: state (bits 0-3) | requested options (bits 8-15) | granted code (bits 16-23)
-// packet ids of pending subscription packets live in subPacketIds.
-
-const NO_U32 = new Uint32Array(0);
+// packet ids of pending subscription packets live at subIdsAt in the 16-bit view.
 
 export class SessionState {
   readonly caps: Readonly<Capacities>;
+  // Three views hold every table, one per element size: each typed array view
+  // costs about 96 bytes of heap however small, so the tables are regions of a
+  // view at the offsets below, not views of their own. A view is named after
+  // the table at its start.
+  /** The 32-bit view: records (index 0), then subs, incoming hashes, the released ring. */
   readonly records: Uint32Array;
+  /** The 16-bit view: the incoming id hash set (index 0), then subscription packet ids. */
+  readonly incoming: Uint16Array;
+  /** The byte view: the stored packets (index 0, caps.storeBytes), then topic filter bytes. */
   readonly arena: Uint8Array;
+  /** Where each subscription's SUB_WORDS words start in `records`. */
+  readonly subsAt: number;
+  /** With the replay guard: each held id's message hash in `records`, at incomingHashAt + its index in `incoming`. */
+  readonly incomingHashAt: number;
+  /** With the replay guard: a ring of (id, message hash) pairs in `records` released by PUBREL, oldest overwritten. */
+  readonly releasedAt: number;
+  /** Packet ids of pending subscription packets in `incoming`, one per subscription. */
+  readonly subIdsAt: number;
+  /** Topic filter bytes in `arena`, caps.subscriptionBytes of them. */
+  readonly subBytesAt: number;
+  /** Slots of the incoming id hash set: a power of two. */
+  readonly incomingSlots: number;
+  /** Is the replay guard on (caps.releasedQos2 > 0)? */
+  readonly replayGuard: boolean;
   /** First record slot in use; records are kept in acceptance order. */
   first = 0;
   /** Slots used from `first` on, holes included. */
@@ -119,20 +139,13 @@ export class SessionState {
   /** Token of the next accepted message. */
   nextToken = 1;
 
-  /** Incoming QoS 2 ids held until PUBREL: a hash set (see hasIncoming). */
-  readonly incoming: Uint16Array;
+  /** Incoming QoS 2 ids held until PUBREL, in the hash set at the start of `incoming` (see hasIncoming). */
   incomingCount = 0;
   #shift: number;
-  /** With the replay guard: each held id's message hash, at the same index as `incoming`. */
-  readonly incomingHash: Uint32Array;
-  /** With the replay guard: a ring of (id, message hash) pairs released by PUBREL, oldest overwritten. */
-  readonly released: Uint32Array;
+  /** Pairs in the released ring, and the pair the next release overwrites. */
   releasedCount = 0;
   releasedNext = 0;
 
-  readonly subs: Uint32Array;
-  readonly subPacketIds: Uint16Array;
-  readonly subBytes: Uint8Array;
   subCount = 0;
   subBytesUsed = 0;
 
@@ -160,45 +173,31 @@ export class SessionState {
     // Twice the capacity, rounded up to a power of two, keeps probe runs short.
     const bits = Math.max(2, 32 - Math.clz32(c.incomingQos2 * 2 - 1));
     this.#shift = 32 - bits;
-    // Every table is a view on one ArrayBuffer (one allocation, and fewer
-    // buffer objects: each costs heap however small it is). The 32-bit tables
-    // come first, then the 16-bit ones, then the bytes, so each view is aligned.
+    // Every table lives in one ArrayBuffer (one allocation, and fewer buffer
+    // objects: each costs heap however small it is). The 32-bit tables come
+    // first, then the client's words, the 16-bit tables, the byte tables and
+    // the client's bytes, so each view is aligned. The views cover the
+    // session's tables only, so no fill of theirs reaches the client's regions.
     const guard = c.releasedQos2 > 0;
-    const u32 = [(c.inflight + c.outbox) * WORDS, c.subscriptions * SUB_WORDS, guard ? 1 << bits : 0, c.releasedQos2 * 2, extraWords];
-    const u16 = [1 << bits, c.subscriptions];
-    let size = 0;
-    for (const n of u32) size += n * 4;
-    for (const n of u16) size += n * 2;
-    const buf = new ArrayBuffer(size + c.storeBytes + c.subscriptionBytes + extraBytes);
+    this.replayGuard = guard;
+    this.incomingSlots = 1 << bits;
+    this.subsAt = (c.inflight + c.outbox) * WORDS;
+    this.incomingHashAt = this.subsAt + c.subscriptions * SUB_WORDS;
+    this.releasedAt = this.incomingHashAt + (guard ? this.incomingSlots : 0);
+    const words = this.releasedAt + c.releasedQos2 * 2;
+    this.subIdsAt = this.incomingSlots;
+    const halves = this.subIdsAt + c.subscriptions;
+    this.subBytesAt = c.storeBytes;
+    const bytes = this.subBytesAt + c.subscriptionBytes;
+    this.extraWordsAt = words * 4;
+    const halvesAt = this.extraWordsAt + extraWords * 4;
+    const bytesAt = halvesAt + halves * 2;
+    this.extraBytesAt = bytesAt + bytes;
+    const buf = new ArrayBuffer(this.extraBytesAt + extraBytes);
     this.buffer = buf;
-    let at = 0;
-    const view32 = (n: number): Uint32Array => {
-      const v = n > 0 ? new Uint32Array(buf, at, n) : NO_U32;
-      at += n * 4;
-      return v;
-    };
-    const view16 = (n: number): Uint16Array => {
-      const v = new Uint16Array(buf, at, n);
-      at += n * 2;
-      return v;
-    };
-    const view8 = (n: number): Uint8Array => {
-      const v = new Uint8Array(buf, at, n);
-      at += n;
-      return v;
-    };
-    this.records = view32(u32[0]);
-    this.subs = view32(u32[1]);
-    // Without the replay guard these stay one shared empty array.
-    this.incomingHash = view32(u32[2]);
-    this.released = view32(u32[3]);
-    this.extraWordsAt = at;
-    at += extraWords * 4;
-    this.incoming = view16(u16[0]);
-    this.subPacketIds = view16(u16[1]);
-    this.arena = view8(c.storeBytes);
-    this.subBytes = view8(c.subscriptionBytes);
-    this.extraBytesAt = at;
+    this.records = new Uint32Array(buf, 0, words);
+    this.incoming = new Uint16Array(buf, halvesAt, halves);
+    this.arena = new Uint8Array(buf, bytesAt, bytes);
   }
 
   get recordSlots(): number {
@@ -249,8 +248,8 @@ export class SessionState {
    * The caller then encodes and calls `commitAccept`.
    */
   reserve(length: number): number {
-    if (this.live >= this.recordSlots || this.liveBytes + length > this.arena.length) return -1;
-    if (this.first + this.span >= this.recordSlots || this.byteEnd + length > this.arena.length) this.compact();
+    if (this.live >= this.recordSlots || this.liveBytes + length > this.caps.storeBytes) return -1;
+    if (this.first + this.span >= this.recordSlots || this.byteEnd + length > this.caps.storeBytes) this.compact();
     return this.byteEnd;
   }
 
@@ -392,14 +391,14 @@ export class SessionState {
       const s = m & 0xf;
       if ((s === RecordState.SentPublish || s === RecordState.SentPubrel) && m >>> 16 === id) return true;
     }
-    for (let s = 0; s < this.subCount; s++) if (this.subPacketIds[s] === id) return true;
+    for (let s = 0; s < this.subCount; s++) if (this.incoming[this.subIdsAt + s] === id) return true;
     return false;
   }
 
   // ---- incoming QoS 2 ------------------------------------------------------
   // An open-addressing hash set of packet ids (1..65535; 0 marks a free slot)
   // with linear probing and backward-shift deletion: constant time however
-  // many ids a large table holds, and still one typed array.
+  // many ids a large table holds, and still one typed array region.
 
   #slot(id: number): number {
     return Math.imul(id, 0x9e3779b1) >>> this.#shift;
@@ -407,7 +406,7 @@ export class SessionState {
 
   hasIncoming(id: number): boolean {
     const t = this.incoming;
-    const mask = t.length - 1;
+    const mask = this.incomingSlots - 1;
     for (let i = this.#slot(id); ; i = (i + 1) & mask) {
       const v = t[i];
       if (v === id) return true;
@@ -418,7 +417,7 @@ export class SessionState {
   /** Returns false when the id is new and the table already holds its capacity. */
   addIncoming(id: number, hash = 0): boolean {
     const t = this.incoming;
-    const mask = t.length - 1;
+    const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
     while (t[i] !== 0) {
       if (t[i] === id) return true;
@@ -426,28 +425,30 @@ export class SessionState {
     }
     if (this.incomingCount >= this.caps.incomingQos2) return false;
     t[i] = id;
-    if (this.incomingHash.length > 0) this.incomingHash[i] = hash;
+    if (this.replayGuard) this.records[this.incomingHashAt + i] = hash;
     this.incomingCount++;
     return true;
   }
 
   removeIncoming(id: number): boolean {
     const t = this.incoming;
-    const mask = t.length - 1;
+    const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
     for (;;) {
       if (t[i] === 0) return false;
       if (t[i] === id) break;
       i = (i + 1) & mask;
     }
-    const h = this.incomingHash;
-    if (h.length > 0) this.#remember(id, h[i]);
+    const guard = this.replayGuard;
+    const h = this.records;
+    const ha = this.incomingHashAt;
+    if (guard) this.#remember(id, h[ha + i]);
     // Shift later members of the probe run back so every id stays reachable.
     for (let j = (i + 1) & mask; t[j] !== 0; j = (j + 1) & mask) {
       const home = this.#slot(t[j]);
       if (((j - home) & mask) >= ((j - i) & mask)) {
         t[i] = t[j];
-        if (h.length > 0) h[i] = h[j];
+        if (guard) h[ha + i] = h[ha + j];
         i = j;
       }
     }
@@ -457,114 +458,134 @@ export class SessionState {
   }
 
   #remember(id: number, hash: number): void {
-    const r = this.released;
-    const n = r.length >> 1;
+    const r = this.records;
+    const at = this.releasedAt + this.releasedNext * 2;
+    const n = this.caps.releasedQos2;
     this.forgetReleased(id);
-    r[this.releasedNext * 2] = id;
-    r[this.releasedNext * 2 + 1] = hash;
+    r[at] = id;
+    r[at + 1] = hash;
     this.releasedNext = (this.releasedNext + 1) % n;
     if (this.releasedCount < n) this.releasedCount++;
   }
 
   /** Was `id` released by a PUBREL for a message with this hash (and not reused since)? */
   isReleased(id: number, hash: number): boolean {
-    const r = this.released;
-    for (let k = 0; k < r.length; k += 2) if (r[k] === id && r[k + 1] === hash) return true;
+    const r = this.records;
+    const end = this.releasedAt + this.caps.releasedQos2 * 2;
+    for (let k = this.releasedAt; k < end; k += 2) if (r[k] === id && r[k + 1] === hash) return true;
     return false;
   }
 
   /** The broker has used `id` for a new message: the old record no longer applies. */
   forgetReleased(id: number): void {
-    const r = this.released;
-    for (let k = 0; k < r.length; k += 2) if (r[k] === id) r[k] = 0;
+    const r = this.records;
+    const end = this.releasedAt + this.caps.releasedQos2 * 2;
+    for (let k = this.releasedAt; k < end; k += 2) if (r[k] === id) r[k] = 0;
   }
 
   /** Writes the held ids into `out` (in table order) and returns how many. */
   incomingIds(out: Uint16Array | number[]): number {
     let n = 0;
     const t = this.incoming;
-    for (let i = 0; i < t.length; i++) if (t[i] !== 0) out[n++] = t[i];
+    for (let i = 0; i < this.incomingSlots; i++) if (t[i] !== 0) out[n++] = t[i];
     return n;
   }
 
   clearIncoming(): void {
-    this.incoming.fill(0);
-    this.incomingHash.fill(0);
+    this.incoming.fill(0, 0, this.incomingSlots);
+    // The incoming hashes and the released ring are the end of `records`.
+    this.records.fill(0, this.incomingHashAt);
     this.incomingCount = 0;
-    this.released.fill(0);
     this.releasedCount = 0;
     this.releasedNext = 0;
   }
 
   // ---- subscriptions -------------------------------------------------------
   subState(s: number): SubState {
-    return (this.subs[s * SUB_WORDS + 1] & 0xf) as SubState;
+    return (this.records[this.subsAt + s * SUB_WORDS + 1] & 0xf) as SubState;
   }
   subOptions(s: number): number {
-    return (this.subs[s * SUB_WORDS + 1] >>> 8) & 0xff;
+    return (this.records[this.subsAt + s * SUB_WORDS + 1] >>> 8) & 0xff;
   }
   subGranted(s: number): number {
-    return (this.subs[s * SUB_WORDS + 1] >>> 16) & 0xff;
+    return (this.records[this.subsAt + s * SUB_WORDS + 1] >>> 16) & 0xff;
+  }
+  /** The packet id of subscription `s`'s pending SUBSCRIBE or UNSUBSCRIBE; 0 = none sent on this connection. */
+  subPacketId(s: number): number {
+    return this.incoming[this.subIdsAt + s];
+  }
+  setSubPacketId(s: number, id: number): void {
+    this.incoming[this.subIdsAt + s] = id;
   }
   subTopicBytes(s: number): Uint8Array {
-    const w = this.subs[s * SUB_WORDS];
-    return this.subBytes.subarray(w & 0xffff, (w & 0xffff) + (w >>> 16));
+    const w = this.records[this.subsAt + s * SUB_WORDS];
+    const off = this.subBytesAt + (w & 0xffff);
+    return this.arena.subarray(off, off + (w >>> 16));
   }
   findSub(topic: Uint8Array): number {
+    const r = this.records;
+    const b = this.arena;
     for (let s = 0; s < this.subCount; s++) {
-      const w = this.subs[s * SUB_WORDS];
-      const off = w & 0xffff;
+      const w = r[this.subsAt + s * SUB_WORDS];
+      const off = this.subBytesAt + (w & 0xffff);
       const len = w >>> 16;
       if (len !== topic.length) continue;
       let k = 0;
-      while (k < len && this.subBytes[off + k] === topic[k]) k++;
+      while (k < len && b[off + k] === topic[k]) k++;
       if (k === len) return s;
     }
     return -1;
   }
   findSubByPacketId(id: number): number {
-    for (let s = 0; s < this.subCount; s++) if (this.subPacketIds[s] === id) return s;
+    const ids = this.incoming;
+    const at = this.subIdsAt;
+    for (let s = 0; s < this.subCount; s++) if (ids[at + s] === id) return s;
     return -1;
   }
   /** Adds or updates a subscription entry; -1 when full. */
   putSub(topic: Uint8Array, options: number): number {
+    const r = this.records;
     let s = this.findSub(topic);
     if (s < 0) {
-      if (this.subCount >= this.subPacketIds.length || this.subBytesUsed + topic.length > this.subBytes.length) return -1;
+      if (this.subCount >= this.caps.subscriptions || this.subBytesUsed + topic.length > this.caps.subscriptionBytes) return -1;
       s = this.subCount++;
-      this.subBytes.set(topic, this.subBytesUsed);
-      this.subs[s * SUB_WORDS] = this.subBytesUsed | (topic.length << 16);
+      this.arena.set(topic, this.subBytesAt + this.subBytesUsed);
+      r[this.subsAt + s * SUB_WORDS] = this.subBytesUsed | (topic.length << 16);
       this.subBytesUsed += topic.length;
     }
-    this.subs[s * SUB_WORDS + 1] = SubState.PendingSubscribe | (options << 8);
-    this.subPacketIds[s] = 0;
+    r[this.subsAt + s * SUB_WORDS + 1] = SubState.PendingSubscribe | (options << 8);
+    this.incoming[this.subIdsAt + s] = 0;
     return s;
   }
   setSubState(s: number, state: SubState, granted = this.subGranted(s)): void {
-    const w = this.subs[s * SUB_WORDS + 1];
-    this.subs[s * SUB_WORDS + 1] = state | (w & 0xff00) | (granted << 16);
+    const o = this.subsAt + s * SUB_WORDS + 1;
+    this.records[o] = state | (this.records[o] & 0xff00) | (granted << 16);
   }
   removeSub(s: number): void {
-    const w = this.subs[s * SUB_WORDS];
+    const r = this.records;
+    const ids = this.incoming;
+    const at = this.subsAt;
+    const w = r[at + s * SUB_WORDS];
     const off = w & 0xffff;
     const len = w >>> 16;
-    this.subBytes.copyWithin(off, off + len, this.subBytesUsed);
+    const b = this.subBytesAt;
+    this.arena.copyWithin(b + off, b + off + len, b + this.subBytesUsed);
     this.subBytesUsed -= len;
     for (let k = s; k < this.subCount - 1; k++) {
-      this.subs[k * SUB_WORDS] = this.subs[(k + 1) * SUB_WORDS];
-      this.subs[k * SUB_WORDS + 1] = this.subs[(k + 1) * SUB_WORDS + 1];
-      this.subPacketIds[k] = this.subPacketIds[k + 1];
+      r[at + k * SUB_WORDS] = r[at + (k + 1) * SUB_WORDS];
+      r[at + k * SUB_WORDS + 1] = r[at + (k + 1) * SUB_WORDS + 1];
+      ids[this.subIdsAt + k] = ids[this.subIdsAt + k + 1];
     }
     this.subCount--;
     for (let k = 0; k < this.subCount; k++) {
-      const x = this.subs[k * SUB_WORDS];
-      if ((x & 0xffff) > off) this.subs[k * SUB_WORDS] = ((x & 0xffff) - len) | (x & 0xffff0000);
+      const x = r[at + k * SUB_WORDS];
+      if ((x & 0xffff) > off) r[at + k * SUB_WORDS] = ((x & 0xffff) - len) | (x & 0xffff0000);
     }
   }
 
   /** Forget everything (a clean session). Tokens keep increasing. */
   clear(): void {
-    this.records.fill(0);
+    this.records.fill(0, 0, this.subsAt);
     this.first = this.span = 0;
     this.byteStart = this.byteEnd = this.liveBytes = 0;
     this.queued = this.inflight = 0;

@@ -164,17 +164,19 @@ export class SessionSnapshot {
     v.setUint16(counts + 6, s.subBytesUsed, true);
     v.setUint16(counts + 8, bytes, true);
     const t = s.incoming;
-    for (let k = 0; k < t.length; k++) if (t[k] !== 0) { v.setUint16(p, t[k], true); p += 2; }
-    if (s.released.length > 0) {
+    const slots = s.incomingSlots;
+    for (let k = 0; k < slots; k++) if (t[k] !== 0) { v.setUint16(p, t[k], true); p += 2; }
+    if (s.replayGuard) {
       // The replay guard: the held ids' message hashes (same order), then the released ring.
-      for (let k = 0; k < t.length; k++) if (t[k] !== 0) { v.setUint32(p, s.incomingHash[k], true); p += 4; }
+      for (let k = 0; k < slots; k++) if (t[k] !== 0) { v.setUint32(p, r[s.incomingHashAt + k], true); p += 4; }
       v.setUint16(p, s.releasedCount, true); p += 2;
       v.setUint16(p, s.releasedNext, true); p += 2;
-      for (let k = 0; k < s.released.length; k++, p += 4) v.setUint32(p, s.released[k], true);
+      const end = s.releasedAt + s.caps.releasedQos2 * 2;
+      for (let k = s.releasedAt; k < end; k++, p += 4) v.setUint32(p, r[k], true);
     }
-    for (let k = 0; k < s.subCount * SUB_WORDS; k++, p += 4) v.setUint32(p, s.subs[k], true);
-    for (let k = 0; k < s.subCount; k++, p += 2) v.setUint16(p, s.subPacketIds[k], true);
-    b.set(s.subBytes.subarray(0, s.subBytesUsed), p); p += s.subBytesUsed;
+    for (let k = 0; k < s.subCount * SUB_WORDS; k++, p += 4) v.setUint32(p, r[s.subsAt + k], true);
+    for (let k = 0; k < s.subCount; k++, p += 2) v.setUint16(p, s.subPacketId(k), true);
+    b.set(s.arena.subarray(s.subBytesAt, s.subBytesAt + s.subBytesUsed), p); p += s.subBytesUsed;
     const len = p + 4;
     v.setUint32(0, MAGIC, true);
     v.setUint32(4, seq >>> 0, true);
@@ -246,26 +248,27 @@ export class SessionSnapshot {
     const subCount = v.getUint16(p, true); p += 2;
     const subBytes = v.getUint16(p, true); p += 2;
     const arenaBytes = v.getUint16(p, true); p += 2;
-    if (span > s.recordSlots || incoming > s.caps.incomingQos2 || subCount > s.subPacketIds.length ||
-        subBytes > s.subBytes.length || arenaBytes > s.arena.length) {
+    if (span > s.recordSlots || incoming > s.caps.incomingQos2 || subCount > s.caps.subscriptions ||
+        subBytes > s.caps.subscriptionBytes || arenaBytes > s.caps.storeBytes) {
       throw new SnapshotMismatchError('the stored session does not fit the configured capacities');
     }
     for (let k = 0; k < span * WORDS; k++, p += 4) s.records[k] = v.getUint32(p, true);
     s.arena.set(img.subarray(p, p + arenaBytes), 0); p += arenaBytes;
     const ids = p;
     p += incoming * 2;
-    if (s.released.length > 0) {
+    if (s.replayGuard) {
       for (let k = 0; k < incoming; k++, p += 4) s.addIncoming(v.getUint16(ids + k * 2, true), v.getUint32(p, true));
       s.releasedCount = v.getUint16(p, true); p += 2;
       s.releasedNext = v.getUint16(p, true); p += 2;
-      for (let k = 0; k < s.released.length; k++, p += 4) s.released[k] = v.getUint32(p, true);
+      const end = s.releasedAt + s.caps.releasedQos2 * 2;
+      for (let k = s.releasedAt; k < end; k++, p += 4) s.records[k] = v.getUint32(p, true);
     } else {
       for (let k = 0; k < incoming; k++) s.addIncoming(v.getUint16(ids + k * 2, true));
     }
-    for (let k = 0; k < subCount * SUB_WORDS; k++, p += 4) s.subs[k] = v.getUint32(p, true);
+    for (let k = 0; k < subCount * SUB_WORDS; k++, p += 4) s.records[s.subsAt + k] = v.getUint32(p, true);
     // Packet ids of subscription packets belong to the connection that sent them.
-    for (let k = 0; k < subCount; k++, p += 2) s.subPacketIds[k] = 0;
-    s.subBytes.set(img.subarray(p, p + subBytes), 0);
+    for (let k = 0; k < subCount; k++, p += 2) s.setSubPacketId(k, 0);
+    s.arena.set(img.subarray(p, p + subBytes), s.subBytesAt);
     s.first = 0;
     s.span = span;
     s.byteEnd = arenaBytes;
