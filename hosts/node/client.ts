@@ -10,6 +10,7 @@ import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
+import { DecodedPublish } from '../../modules/mqtt/decode.js';
 import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
@@ -407,7 +408,7 @@ export class NodeClient extends EventEmitter {
 
   #message(p: PublishPacket): void {
     // The core's packet is valid only during this call: copy what leaves it.
-    const payload = Buffer.from(p.payload);
+    const payload = copyPayload(p);
     const topic = p.topic;
     this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
   }
@@ -605,6 +606,22 @@ function push(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
   const list = map.get(key);
   if (list) list.push(w);
   else map.set(key, [w]);
+}
+
+/**
+ * The payload as a Buffer of its own. From the decoder's packet, copied from
+ * its range of the input without the view its `payload` getter would make
+ * (one object fewer per message); a small payload comes from Node's pool.
+ */
+function copyPayload(p: PublishPacket): Buffer {
+  if (!(p instanceof DecodedPublish)) return Buffer.from(p.payload);
+  const bytes = p.bytes;
+  const from = p.payloadStart;
+  const n = p.payloadEnd - from;
+  const out = Buffer.allocUnsafe(n);
+  if (n <= 64) for (let i = 0; i < n; i++) out[i] = bytes[from + i];
+  else out.set(bytes.subarray(from, p.payloadEnd));
+  return out;
 }
 
 function rejectAll(map: Map<string, Waiter[]> | null, answer: string): void {
