@@ -12,7 +12,7 @@ export interface TransportHandlers {
   // serve a client's successive transports and tell a stale one apart.
   /** The connection (and TLS handshake / WebSocket upgrade) is complete. */
   onOpen(t: Transport): void;
-  /** Bytes arrived. The view stays valid after the call (each chunk is a fresh buffer). */
+  /** Bytes arrived. The view is valid only during the call (TCP reads into one buffer, reused). */
   onData(chunk: Uint8Array, t: Transport): void;
   /**
    * Called exactly once per openTransport() call, including after a local
@@ -167,7 +167,15 @@ class SocketTransport implements Transport {
     this.#h = h;
     // Node passes highWaterMark on to the stream (net and tls both); @types/node omits it.
     const stream = { highWaterMark: opts.highWaterMark ?? 16 * 1024, host: addr.host, port: addr.port };
-    const socket = (addr.secure ? tls.connect({ ...stream, ...tlsOptions(addr, opts) }) : net.connect(stream)) as OwnedSocket;
+    // Plain TCP reads straight into one buffer shared by every connection
+    // (Node's `onread`): no buffer allocated per read and no trip through the
+    // Readable stream ('data' events). A read is handed on and used up before
+    // the next one can happen, so sharing it is safe. TLS keeps its stream.
+    const socket = (
+      addr.secure
+        ? tls.connect({ ...stream, ...tlsOptions(addr, opts) })
+        : net.connect({ ...stream, onread: { buffer: readBuffer(), callback: SocketTransport.#onRead } })
+    ) as OwnedSocket;
     this.#socket = socket;
     socket[OWNER] = this;
     socket.setNoDelay(true);
@@ -177,7 +185,7 @@ class SocketTransport implements Transport {
     // 'on', not 'once': both events come once per socket, and each once-wrapper
     // costs a bound function and a state object for as long as it waits.
     socket.on(addr.secure ? 'secureConnect' : 'connect', SocketTransport.#onConnect);
-    socket.on('data', SocketTransport.#onData);
+    if (addr.secure) socket.on('data', SocketTransport.#onData);
     socket.on('drain', SocketTransport.#onDrain);
     socket.on('error', SocketTransport.#onError);
     socket.on('close', SocketTransport.#onClose);
@@ -251,6 +259,12 @@ class SocketTransport implements Transport {
     if (!t.#done) t.#h.onData(chunk, t);
   }
 
+  static #onRead(this: OwnedSocket, n: number, buf: Uint8Array): boolean {
+    const t = this[OWNER];
+    if (!t.#done) t.#h.onData(buf.subarray(0, n), t);
+    return true;
+  }
+
   static #onDrain(this: OwnedSocket): void {
     const t = this[OWNER];
     if (!t.#done && t.#h.onDrain) t.#h.onDrain(t);
@@ -322,6 +336,13 @@ export function releaseWrites(): void {
 
 function flushFromCheckPhase(): void {
   setImmediate(flushStaged);
+}
+
+let sharedReadBuffer: Uint8Array | null = null;
+
+/** The read buffer of every plain TCP connection in the process (64 KiB, as Node's own reads). */
+function readBuffer(): Uint8Array {
+  return (sharedReadBuffer ??= new Uint8Array(64 * 1024));
 }
 
 // Staging buffers for the per-tick write batching, lent for one tick and
