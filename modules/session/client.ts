@@ -161,6 +161,9 @@ export class DormouseClient {
    */
   #sendView: Uint8Array | null = null;
   #sendViewOlder: Uint8Array | null = null;
+  /** Lengths of the last two sends that found no view to reuse: a view is kept only for a length seen again. */
+  #missA = -1;
+  #missB = -1;
   #connect: Packet;
   #keepaliveMs: number;
   /** The keepalive asked for in CONNECT; a CONNACK's Server Keep Alive overrides it for that connection. */
@@ -1010,8 +1013,20 @@ export class DormouseClient {
       let view = this.#sendView;
       if (view === null || view.length !== n) {
         const older = this.#sendViewOlder;
-        this.#sendViewOlder = view;
-        this.#sendView = view = older !== null && older.length === n ? older : this.#out.subarray(0, n);
+        if (older !== null && older.length === n) {
+          view = older;
+        } else if (n === this.#missA || n === this.#missB) {
+          view = this.#out.subarray(0, n);
+        } else {
+          // A length not seen lately (a SUBSCRIBE sent on CONNACK, a one-off
+          // batch of acks): its view is not kept, so an idle client holds none.
+          this.#missB = this.#missA;
+          this.#missA = n;
+          this.#hooks.send(this.#out.subarray(0, n));
+          return;
+        }
+        this.#sendViewOlder = this.#sendView;
+        this.#sendView = view;
       }
       this.#hooks.send(view);
     }

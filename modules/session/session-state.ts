@@ -160,7 +160,18 @@ export class SessionState {
   readonly extraBytesAt: number;
 
   constructor(caps: Partial<Capacities> = {}, extraWords = 0, extraBytes = 0) {
-    const c = { ...DEFAULT_CAPACITIES, ...caps };
+    // A literal of every field, not a spread of two objects: V8 keeps all seven
+    // in the object itself (a spread past its slack adds a property array).
+    const d = DEFAULT_CAPACITIES;
+    const c: Capacities = {
+      inflight: caps.inflight ?? d.inflight,
+      outbox: caps.outbox ?? d.outbox,
+      storeBytes: caps.storeBytes ?? d.storeBytes,
+      incomingQos2: caps.incomingQos2 ?? d.incomingQos2,
+      subscriptions: caps.subscriptions ?? d.subscriptions,
+      subscriptionBytes: caps.subscriptionBytes ?? d.subscriptionBytes,
+      releasedQos2: caps.releasedQos2 ?? d.releasedQos2,
+    };
     for (const k of Object.keys(DEFAULT_CAPACITIES) as (keyof Capacities)[]) {
       const min = k === 'releasedQos2' ? 0 : 1;
       if (!Number.isInteger(c[k]) || c[k] < min) throw new RangeError(`capacities.${k} must be a whole number >= ${min}`);
