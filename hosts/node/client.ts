@@ -14,6 +14,7 @@ import { DecodedPublish } from '../../modules/mqtt/decode.js';
 import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
+import { TokenTable } from './token-table.js';
 
 export interface ConnectOptions extends TransportOptions {
   /** As MQTT.js. A persistent session (clean: false) needs a fixed one. */
@@ -159,7 +160,7 @@ export class NodeClient extends EventEmitter {
   #now: () => number;
   // The collections below are made when first needed: an idle client holds none.
   /** QoS 1/2 messages someone may wait for, by token. Kept once made: publishing is the hot path. */
-  #acks: Map<number, PendingAck> | null = null;
+  #acks: TokenTable<PendingAck> | null = null;
   /** Outcomes reported by the core during the current call, settled together in one microtask (callbacks never run inside the core). */
   #settling: Array<PendingAck | (() => void)> | null = null;
   /** #settleAll bound to this client, made on the first settle and reused (queueMicrotask takes no argument). */
@@ -239,7 +240,7 @@ export class NodeClient extends EventEmitter {
       return token === 0 ? ACCEPTED_WRITTEN : Promise.resolve({ token, acknowledged: RESOLVED });
     }
     const pending = new PendingAck(token, callback);
-    (this.#acks ??= new Map()).set(token, pending);
+    (this.#acks ??= new TokenTable(this.core.session.recordSlots)).set(token, pending);
     return Promise.resolve(pending);
   }
 
@@ -435,22 +436,17 @@ export class NodeClient extends EventEmitter {
         break;
       }
       case ClientEvent.Acked: {
-        const w = this.#acks?.get(a);
-        if (w) {
-          this.#acks!.delete(a);
-          this.#settle(w, null);
-        }
-        this.emit('acked', a, b);
+        const w = this.#acks?.take(a);
+        if (w) this.#settle(w, null);
+        // emit() gathers its arguments into an array: skip it when nobody listens (the usual case, once per message).
+        if (this.listenerCount('acked') > 0) this.emit('acked', a, b);
         break;
       }
       case ClientEvent.Dropped: {
         const code = typeof detail === 'number' ? detail : undefined;
         const err = new DropError(a, b as DropReason, code);
-        const w = this.#acks?.get(a);
-        if (w) {
-          this.#acks!.delete(a);
-          this.#settle(w, err);
-        }
+        const w = this.#acks?.take(a);
+        if (w) this.#settle(w, err);
         this.emit('drop', { token: a, reason: b, text: err.message });
         break;
       }
