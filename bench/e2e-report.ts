@@ -74,46 +74,52 @@ const METHOD: Record<string, (s: Settings) => string> = {
 };
 
 /** Why a target is missed, as measured and profiled when the report was written. Keyed by bench name. */
+const MOSQUITTO_LOOP =
+  'mosquitto 2.0 reads one packet per readiness event of a client socket (its loop calls packet__read once unless TLS ' +
+  'has data pending) and answers each packet with its own write, so every packet a client sends costs the broker a ' +
+  'trip through its event loop, and both clients send the same packets.';
 const LATENCY_BOUND =
   'Latency-bound, not CPU-bound: with 20 messages in flight, msg/s is 20 per round trip, and neither process is saturated ' +
-  '(mosquitto\'s and the client\'s busy shares are in the notes above, well under one core each). Each round trip costs ' +
-  'two cross-process wake-ups on this 2-vCPU VM (20 / msg/s: about 0.1 ms at QoS 1); the client\'s share of it is already small, so ' +
-  'doubling needs the broker\'s and the kernel\'s share halved too. A larger window (the broker accepts more) raises both clients.';
+  '(mosquitto\'s busy share is in the notes above, the client\'s is its CPU per message times the rate). ' + MOSQUITTO_LOOP +
+  ' A counting harness (each client\'s socket writes and reads) saw Dormouse make 0.19 writes and 0.19 reads per QoS 1 ' +
+  'message (about 5 acks per read) and 0.42 of each per QoS 2 message; what is left of a round trip is the broker\'s loop ' +
+  'and the cross-process wake-ups of this 2-vCPU VM, which the client cannot shorten. A larger window raises both clients.';
 const SYSCALL_BOUND =
-  'Per-message CPU is dominated by the kernel, not by the client\'s JavaScript: one read and one write per event-loop turn ' +
-  '(about 9 messages per write for both clients, by strace), and a loopback write that wakes the broker costs tens of µs on ' +
-  'this VM. Both clients pay it alike. Dormouse\'s own JavaScript is under 1 µs per QoS 1 message in a CPU profile; ' +
-  'MQTT.js spends about 6 µs more. The same kernel cost sits in both sides of the ratio.';
+  'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in a CPU profile of a ' +
+  'publish run the socket write alone (one per event-loop turn, carrying every packet of that turn) is about a fifth of ' +
+  'the process\'s busy time and the native read dispatch another tenth, while the core and the host together are a few ' +
+  'per cent. Both clients pay the same wake-ups; the ratio moves by a few hundredths from run to run.';
 
 export const WHY_MISSED: Record<string, string> = {
+  'e2e.publish.qos0.rate': 'At QoS 0 mosquitto is the limit (its busy share is in the note above).',
   'e2e.publish.qos1.rate': LATENCY_BOUND,
   'e2e.publish.qos2.rate': LATENCY_BOUND + ' QoS 2 needs two round trips per message.',
   'e2e.publish.qos1.cpu': SYSCALL_BOUND,
   'e2e.publish.qos2.cpu': SYSCALL_BOUND,
   'e2e.backlog.qos0.cpu':
-    'The API work per message is what remains: the host copies the payload out of the core\'s view (valid only during ' +
-    'the call) into a Buffer, builds the MQTT.js-shaped packet object and emits \'message\'; the core decodes the topic ' +
-    'string per message. At about 1 µs per message the read syscalls (shared with MQTT.js) are a large part of it too.',
-  'e2e.backlog.qos2.rate': 'See e2e.backlog.qos2.cpu.',
-  'e2e.backlog.qos2.cpu':
-    'Over MQTT 3.1.1 mosquitto 2.0.11 sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client counted ' +
-    '4,580 unreleased ids for a 5,000-message backlog), and 3.1.1 gives the client no Receive Maximum to stop it. So the ' +
-    'incoming QoS 2 table is sized to the backlog here. The table is a hash set (an earlier linear search made this ' +
-    'quadratic in the backlog), so what remains is per message: a QoS 2 delivery is four packets and two round trips, ' +
-    'and this run did not break the remaining CPU down between the client\'s JavaScript and its read/write system calls. ' +
-    'With the default table (16 ids) the core holds a message back when the table is full and reconnects once PUBRELs ' +
-    'have made room, which is correct but slow for a backlog; MQTT 3.1.1 cannot announce a limit.',
+    'What is left is the read path: in a CPU profile of one drain (50,000 messages) the core and the host (decode, ' +
+    'deliver, copy the payload, emit) are under a fifth of the busy time, and Node\'s native read dispatch and the read ' +
+    'system calls are most of the rest. mosquitto writes the backlog one PUBLISH at a time and a fast reader reads it in ' +
+    'small pieces (about 6 messages per read here); MQTT.js pays the same reads, so the ratio cannot fall to a third.',
+  'e2e.backlog.qos2.rate':
+    'Broker-bound: ' + MOSQUITTO_LOOP + ' A QoS 2 delivery is two packets from the client (PUBREC, PUBCOMP), each a trip ' +
+    'through mosquitto\'s loop; a trace of the drain shows PUBRELs arriving one per read, each answered at once. ' +
+    'Over MQTT 3.1.1 mosquitto 2.0.11 also sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client ' +
+    'counted 4,580 unreleased ids for a 5,000-message backlog) and 3.1.1 has no Receive Maximum to stop it, so Dormouse\'s ' +
+    'incoming QoS 2 table is sized to the backlog here (a hash set: constant time per id).',
+  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: the client\'s CPU per message is mostly one read and one write per PUBREL.',
   'e2e.memory.defaults.heap': 'See e2e.memory.small.heap.',
   'e2e.memory.defaults.heap+buffers':
     'The default capacities allocate about 11 KB of fixed buffers per client (2 KiB send, 2 KiB receive, a 2 KiB packet ' +
     'store, 32 records, subscription storage); an idle subscriber does not need them: compare the "small" rows.',
   'e2e.memory.small.heap':
-    'A connected net.Socket alone is about 1.5 KB of V8 heap (measured with raw sockets). The core is about 2.6 KB of heap ' +
-    'with the small capacities (`npm run bench:core`, core.memory.small.heap: its tables are views on one ArrayBuffer and ' +
-    'its decoded-packet objects are made on first use; it was about 4.5 KB with a buffer per table). The rest is the Node ' +
-    'host (EventEmitter, Maps, hook and transport closures) and the socket. A quarter of MQTT.js (about 3.5 KB) is little ' +
-    'more than the socket alone, so the target cannot be met with a net.Socket per client. RSS per client is about half of ' +
-    'MQTT.js\'s with the small profile.',
+    'The largest parts in a heap snapshot of 500 idle clients, per client: Node\'s socket stack about 0.75 KB (Socket, ' +
+    'its read and write states, listener table, TCP handle; a raw net.Socket with a data listener measured alone: 1.5 KB), ' +
+    'the host about 0.4 KB (client object, listener table, its hooks object, the transport; all clients\' deadlines share ' +
+    'one timer), and the core: 1.8 KB before it connects (bench:core, core.memory.small.heap) and about 2 KB connected and ' +
+    'subscribed, most of it object headers and fields (the client, session and decoder objects, the CONNECT template) and ' +
+    'six typed-array views of about 96 bytes each over its one ArrayBuffer. A quarter of MQTT.js is about 3.5 KB, little ' +
+    'more than the socket and the core\'s fixed objects together.',
   'e2e.memory.small.heap+buffers': 'See e2e.memory.small.heap.',
 };
 
