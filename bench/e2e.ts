@@ -378,13 +378,16 @@ async function main(): Promise<void> {
   const started = Date.now();
   hostBundle = await bundle('hosts/node/client.ts');
   say(`bench:e2e${quick ? ' --quick' : ''}: Dormouse vs MQTT.js ${m.mqttjs}, ${m.mosquitto} on 127.0.0.1; ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
-  if (selected('publish')) await publishPart();
-  if (selected('backlog')) await backlogPart();
-  if (selected('memory')) await memoryPart();
-  if (selected('wire')) await wirePart();
+  try {
+    if (selected('publish')) await publishPart();
+    if (selected('backlog')) await backlogPart();
+    if (selected('memory')) await memoryPart();
+    if (selected('wire')) await wirePart();
+  } finally {
+    hostBundle.dispose();
+  }
   const seconds = (Date.now() - started) / 1000;
   say(`\ndone in ${seconds.toFixed(0)} s`);
-  hostBundle.dispose();
   if (markdown) {
     writeMarkdown(markdown, results, m, { quick, seconds, window: WINDOW, ...SETTINGS });
     say(`wrote ${markdown}`);
