@@ -51,14 +51,15 @@ const METHOD: Record<string, (s: Settings) => string> = {
     `(the same driver loop for both clients; Dormouse also has \`capacities.inflight: ${s.window}\`). Each client runs in its own ` +
     `process, so its \`process.cpuUsage()\` is the client's CPU alone. ${s.publishN.map((n, q) => `QoS ${q}: ${n.toLocaleString('en-US')}`).join(', ')} ` +
     `messages per round after ${s.publishWarm.toLocaleString('en-US')} warm-up messages; QoS 0 ends with one QoS 1 message whose PUBACK ` +
-    `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians.`,
+    `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians. The .writes and .reads rows are ` +
+    `the client process's write and read system calls per message over the same run (Linux \`/proc/self/io\`).`,
   backlog: (s) =>
     `A persistent session (MQTT 3.1.1, clean session off) subscribes, disconnects, and ${s.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages are published to it ` +
     `(mosquitto \`max_queued_messages 100000\`, \`queue_qos0_messages true\`). The subscriber, in its own process, then connects; ` +
     `the time and CPU from \`connect()\` to the last message are measured. Over 3.1.1 mosquitto 2.0.11 sends a queued QoS 2 backlog ` +
     `almost whole before its first PUBREL (thousands of unreleased ids), so Dormouse gets \`capacities.incomingQos2\` of the backlog size ` +
     `here (with its default, 16, the core holds messages back and reconnects each time PUBRELs free room: correct, but slow for a ` +
-    `backlog). ${s.backlogRounds} alternating rounds, medians.`,
+    `backlog). ${s.backlogRounds} alternating rounds, medians; .writes and .reads as in part 1.`,
   memory: (s) =>
     `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +
     `A fresh process per library and profile; \`process.memoryUsage()\` after forced GCs, minus the same figures after the library ` +
@@ -81,14 +82,14 @@ const MOSQUITTO_LOOP =
 const LATENCY_BOUND =
   'Latency-bound, not CPU-bound: with 20 messages in flight, msg/s is 20 per round trip, and neither process is saturated ' +
   '(mosquitto\'s busy share is in the notes above, the client\'s is its CPU per message times the rate). ' + MOSQUITTO_LOOP +
-  ' A counting harness (each client\'s socket writes and reads) saw Dormouse make 0.19 writes and 0.19 reads per QoS 1 ' +
-  'message (about 5 acks per read) and 0.42 of each per QoS 2 message; what is left of a round trip is the broker\'s loop ' +
-  'and the cross-process wake-ups of this 2-vCPU VM, which the client cannot shorten. A larger window raises both clients.';
+  ' The .writes and .reads rows count each client\'s socket system calls per message: Dormouse answers a chunk of acks ' +
+  'within a few microseconds (3-4 us from read to write, median, in an instrumented run), so what is left of a round trip ' +
+  'is the broker\'s loop and the cross-process wake-ups of this 2-vCPU VM. A larger window raises both clients.';
 const SYSCALL_BOUND =
   'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in a CPU profile of a ' +
-  'publish run the socket write alone (one per event-loop turn, carrying every packet of that turn) is about a fifth of ' +
-  'the process\'s busy time and the native read dispatch another tenth, while the core and the host together are a few ' +
-  'per cent. Both clients pay the same wake-ups; the ratio moves by a few hundredths from run to run.';
+  'publish run the socket writes and the native read dispatch are most of the busy time and the core and the host a ' +
+  'few per cent. Dormouse answers sooner than MQTT.js and so puts fewer messages in each system call (the .writes and ' +
+  '.reads rows): its lead in CPU is in JavaScript, not in the kernel. The ratio moves by a few hundredths from run to run.';
 
 export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos0.rate': 'At QoS 0 mosquitto is the limit (its busy share is in the note above).',
@@ -97,17 +98,21 @@ export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos1.cpu': SYSCALL_BOUND,
   'e2e.publish.qos2.cpu': SYSCALL_BOUND,
   'e2e.backlog.qos0.cpu':
-    'What is left is the read path: in a CPU profile of one drain (50,000 messages) the core and the host (decode, ' +
-    'deliver, copy the payload, emit) are under a fifth of the busy time, and Node\'s native read dispatch and the read ' +
-    'system calls are most of the rest. mosquitto writes the backlog one PUBLISH at a time and a fast reader reads it in ' +
-    'small pieces (about 6 messages per read here); MQTT.js pays the same reads, so the ratio cannot fall to a third.',
+    'What is left is the read path, and it is the faster client that pays it: the .reads row shows Dormouse making a read ' +
+    'system call for every few messages while MQTT.js makes almost none. mosquitto writes the backlog one PUBLISH at a ' +
+    'time; MQTT.js, at about 1.7 us of JavaScript per message, finds up to 64 KiB waiting at each read, while Dormouse, ' +
+    'done with a chunk in a few microseconds, reads again as soon as more has arrived (about 6 messages per read). In a ' +
+    'CPU profile of one drain the core and the host are under a fifth of Dormouse\'s busy time; Node\'s native read ' +
+    'dispatch and the read calls are most of the rest. Batching reads on purpose would add latency to every message.',
   'e2e.backlog.qos2.rate':
     'Broker-bound: ' + MOSQUITTO_LOOP + ' A QoS 2 delivery is two packets from the client (PUBREC, PUBCOMP), each a trip ' +
-    'through mosquitto\'s loop; a trace of the drain shows PUBRELs arriving one per read, each answered at once. ' +
+    'through mosquitto\'s loop; a trace of the drain shows PUBRELs arriving one per read, each answered at once (the ' +
+    '.writes and .reads rows: Dormouse\'s write calls per message are under half of MQTT.js\'s, which writes each ' +
+    'PUBREC and PUBCOMP on its own). ' +
     'Over MQTT 3.1.1 mosquitto 2.0.11 also sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client ' +
     'counted 4,580 unreleased ids for a 5,000-message backlog) and 3.1.1 has no Receive Maximum to stop it, so Dormouse\'s ' +
     'incoming QoS 2 table is sized to the backlog here (a hash set: constant time per id).',
-  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: the client\'s CPU per message is mostly one read and one write per PUBREL.',
+  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: Dormouse\'s CPU per message is mostly its read and write calls, one of each for most PUBRELs.',
   'e2e.memory.defaults.heap': 'See e2e.memory.small.heap.',
   'e2e.memory.defaults.heap+buffers':
     'The default capacities allocate about 11 KB of fixed buffers per client (2 KiB send, 2 KiB receive, a 2 KiB packet ' +
@@ -123,7 +128,8 @@ export const WHY_MISSED: Record<string, string> = {
   'e2e.memory.small.heap+buffers': 'See e2e.memory.small.heap.',
 };
 
-const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+/** Numbers as the report prints them: whole with separators from 100 up, else two decimals. */
+export const fmt = (x: number): string => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 
 export function writeMarkdown(file: string, results: Result[], m: Machine, s: Settings): void {
   const out: string[] = [];

@@ -4,6 +4,7 @@
 // loaded only when first asked for, so a memory run carries one library.
 //   forked as: node --expose-gc --import tsx bench/e2e-worker.ts
 
+import { readFileSync } from 'node:fs';
 import { drive } from './e2e-driver.js';
 
 export type Lib = 'ours' | 'peer';
@@ -42,6 +43,9 @@ export type Command = PublishCommand | DrainCommand | MemoryCommand;
 export interface Timing {
   ms: number;
   cpuUs: number;
+  /** read(2)/write(2)-family system calls of this process during the run (Linux /proc/self/io); NaN elsewhere. */
+  readCalls: number;
+  writeCalls: number;
 }
 
 export interface MemoryResult {
@@ -111,13 +115,26 @@ async function openPublisher(lib: Lib, url: string, window: number): Promise<Han
   };
 }
 
+/** The kernel's count of this process's read and write system calls (syscr, syscw), or NaN. */
+function ioCalls(): { r: number; w: number } {
+  try {
+    const io = readFileSync('/proc/self/io', 'utf8');
+    return { r: Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN), w: Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN) };
+  } catch {
+    return { r: NaN, w: NaN };
+  }
+}
+
 function measure<T>(run: () => Promise<T>): Promise<Timing> {
+  const io0 = ioCalls();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   return run().then(() => {
     const ns = Number(process.hrtime.bigint() - t0);
     const cpu = process.cpuUsage(cpu0);
-    return { ms: ns / 1e6, cpuUs: cpu.user + cpu.system };
+    const io = ioCalls();
+    // Two of the reads are the /proc reads themselves.
+    return { ms: ns / 1e6, cpuUs: cpu.user + cpu.system, readCalls: io.r - io0.r - 2, writeCalls: io.w - io0.w };
   });
 }
 

@@ -20,7 +20,7 @@ import { FaultProxy } from '../sim/proxy.js';
 import { bundle } from './bundle.js';
 import { drive } from './e2e-driver.js';
 import type { Command, Lib, MemoryResult, Timing } from './e2e-worker.js';
-import { writeMarkdown, type Machine, type Result } from './e2e-report.js';
+import { fmt, writeMarkdown, type Machine, type Result } from './e2e-report.js';
 
 const PARTS = ['publish', 'backlog', 'memory', 'wire'] as const;
 type Part = (typeof PARTS)[number];
@@ -48,7 +48,6 @@ const SETTINGS = quick
   : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000 };
 
 const results: Result[] = [];
-const fmt = (x: number) => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 
 function report(part: Part, bench: string, ours: number, peer: number | null, unit: string, target?: { text: string; met: boolean }, note?: string): void {
   const ratio = peer ? ours / peer : null;
@@ -63,6 +62,15 @@ function report(part: Part, bench: string, ours: number, peer: number | null, un
   );
 }
 const say = (s: string) => { if (!json) console.log(s); };
+
+/** The client process's socket system calls per message (Linux /proc/self/io), medians; nothing where /proc is missing. */
+function syscallRows(part: Part, prefix: string, writes: Record<Lib, number[]>, reads: Record<Lib, number[]>): void {
+  const w = { ours: median(writes.ours), peer: median(writes.peer) };
+  const r = { ours: median(reads.ours), peer: median(reads.peer) };
+  if (!Number.isFinite(w.ours) || !Number.isFinite(w.peer)) return;
+  report(part, `${prefix}.writes`, w.ours, w.peer, 'write system calls/msg (client process)');
+  report(part, `${prefix}.reads`, r.ours, r.peer, 'read system calls/msg (client process)');
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -160,6 +168,8 @@ async function publishPart(): Promise<void> {
       const rate: Record<Lib, number[]> = { ours: [], peer: [] };
       const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
       const brokerBusy: Record<Lib, number[]> = { ours: [], peer: [] };
+      const writes: Record<Lib, number[]> = { ours: [], peer: [] };
+      const reads: Record<Lib, number[]> = { ours: [], peer: [] };
       for (let r = 0; r < SETTINGS.rounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
@@ -170,6 +180,8 @@ async function publishPart(): Promise<void> {
           brokerBusy[lib].push((processCpuMs(brokerPid) - b0) / (Date.now() - t0));
           rate[lib].push(n / (t.ms / 1000));
           cpu[lib].push(t.cpuUs / n);
+          writes[lib].push(t.writeCalls / n);
+          reads[lib].push(t.readCalls / n);
         }
       }
       const ro = median(rate.ours), rp = median(rate.peer);
@@ -180,6 +192,7 @@ async function publishPart(): Promise<void> {
         met: ro >= need * rp,
       }, `${n.toLocaleString('en-US')} messages per round; mosquitto busy ${pct(median(brokerBusy.ours))} of a core with ours, ${pct(median(brokerBusy.peer))} with MQTT.js`);
       report('publish', `e2e.publish.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+      syscallRows('publish', `e2e.publish.qos${qos}`, writes, reads);
     }
   } finally {
     workers.ours.close();
@@ -231,6 +244,8 @@ async function backlogPart(): Promise<void> {
       const rate: Record<Lib, number[]> = { ours: [], peer: [] };
       const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
       const brokerBusy: Record<Lib, number[]> = { ours: [], peer: [] };
+      const writes: Record<Lib, number[]> = { ours: [], peer: [] };
+      const reads: Record<Lib, number[]> = { ours: [], peer: [] };
       for (let r = 0; r < SETTINGS.backlogRounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
@@ -241,12 +256,15 @@ async function backlogPart(): Promise<void> {
           brokerBusy[lib].push((processCpuMs(brokerPid) - b0) / (t.ms + 150));
           rate[lib].push(n / (t.ms / 1000));
           cpu[lib].push(t.cpuUs / n);
+          writes[lib].push(t.writeCalls / n);
+          reads[lib].push(t.readCalls / n);
         }
       }
       const ro = median(rate.ours), rp = median(rate.peer);
       const co = median(cpu.ours), cp = median(cpu.peer);
       report('backlog', `e2e.backlog.qos${qos}.rate`, ro, rp, 'msg/s', qos === 0 ? undefined : { text: 'at least 1.5x MQTT.js', met: ro >= 1.5 * rp }, `${n.toLocaleString('en-US')} messages per round; mosquitto busy ${pct(median(brokerBusy.ours))} of a core with ours, ${pct(median(brokerBusy.peer))} with MQTT.js`);
       report('backlog', `e2e.backlog.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+      syscallRows('backlog', `e2e.backlog.qos${qos}`, writes, reads);
     }
   } finally {
     workers.ours.close();
