@@ -63,13 +63,41 @@ function report(part: Part, bench: string, ours: number, peer: number | null, un
 }
 const say = (s: string) => { if (!json) console.log(s); };
 
-/** The client process's socket system calls per message (Linux /proc/self/io), medians; nothing where /proc is missing. */
-function syscallRows(part: Part, prefix: string, writes: Record<Lib, number[]>, reads: Record<Lib, number[]>): void {
-  const w = { ours: median(writes.ours), peer: median(writes.peer) };
-  const r = { ours: median(reads.ours), peer: median(reads.peer) };
-  if (!Number.isFinite(w.ours) || !Number.isFinite(w.peer)) return;
-  report(part, `${prefix}.writes`, w.ours, w.peer, 'write system calls/msg (client process)');
-  report(part, `${prefix}.reads`, r.ours, r.peer, 'read system calls/msg (client process)');
+type Series = 'rate' | 'cpu' | 'writes' | 'reads' | 'brokerBusy';
+
+/** What alternating rounds measured, per library: one sample per run, medians out. */
+class Rounds {
+  readonly #samples: Record<Series, Record<Lib, number[]>> = {
+    rate: { ours: [], peer: [] }, cpu: { ours: [], peer: [] }, writes: { ours: [], peer: [] },
+    reads: { ours: [], peer: [] }, brokerBusy: { ours: [], peer: [] },
+  };
+
+  /** One run of n messages; brokerBusy is mosquitto's share of a core over it. */
+  add(lib: Lib, n: number, t: Timing, brokerBusy: number): void {
+    const s = this.#samples;
+    s.rate[lib].push(n / (t.ms / 1000));
+    s.cpu[lib].push(t.cpuUs / n);
+    s.writes[lib].push(t.writeCalls / n);
+    s.reads[lib].push(t.readCalls / n);
+    s.brokerBusy[lib].push(brokerBusy);
+  }
+
+  median(series: Series, lib: Lib): number {
+    return median(this.#samples[series][lib]);
+  }
+
+  /** The note both parts print on their rate rows. */
+  brokerNote(): string {
+    return `mosquitto busy ${pct(this.median('brokerBusy', 'ours'))} of a core with ours, ${pct(this.median('brokerBusy', 'peer'))} with MQTT.js`;
+  }
+
+  /** The client process's socket system calls per message (Linux /proc/self/io); nothing where /proc is missing. */
+  reportSyscalls(part: Part, prefix: string): void {
+    const wo = this.median('writes', 'ours'), wp = this.median('writes', 'peer');
+    if (!Number.isFinite(wo) || !Number.isFinite(wp)) return;
+    report(part, `${prefix}.writes`, wo, wp, 'write system calls/msg (client process)');
+    report(part, `${prefix}.reads`, this.median('reads', 'ours'), this.median('reads', 'peer'), 'read system calls/msg (client process)');
+  }
 }
 
 function median(xs: number[]): number {
@@ -165,11 +193,7 @@ async function publishPart(): Promise<void> {
   try {
     for (const qos of [0, 1, 2] as const) {
       const n = SETTINGS.publishN[qos]!;
-      const rate: Record<Lib, number[]> = { ours: [], peer: [] };
-      const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
-      const brokerBusy: Record<Lib, number[]> = { ours: [], peer: [] };
-      const writes: Record<Lib, number[]> = { ours: [], peer: [] };
-      const reads: Record<Lib, number[]> = { ours: [], peer: [] };
+      const rounds = new Rounds();
       for (let r = 0; r < SETTINGS.rounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
@@ -177,22 +201,18 @@ async function publishPart(): Promise<void> {
           const t0 = Date.now();
           const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16 });
           // The broker's share of one core over the whole command (warm-up included: same load).
-          brokerBusy[lib].push((processCpuMs(brokerPid) - b0) / (Date.now() - t0));
-          rate[lib].push(n / (t.ms / 1000));
-          cpu[lib].push(t.cpuUs / n);
-          writes[lib].push(t.writeCalls / n);
-          reads[lib].push(t.readCalls / n);
+          rounds.add(lib, n, t, (processCpuMs(brokerPid) - b0) / (Date.now() - t0));
         }
       }
-      const ro = median(rate.ours), rp = median(rate.peer);
-      const co = median(cpu.ours), cp = median(cpu.peer);
+      const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
+      const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
       const need = qos === 0 ? 1 : 2;
       report('publish', `e2e.publish.qos${qos}.rate`, ro, rp, 'msg/s', {
         text: qos === 0 ? 'not below MQTT.js' : 'at least 2x MQTT.js',
         met: ro >= need * rp,
-      }, `${n.toLocaleString('en-US')} messages per round; mosquitto busy ${pct(median(brokerBusy.ours))} of a core with ours, ${pct(median(brokerBusy.peer))} with MQTT.js`);
+      }, `${n.toLocaleString('en-US')} messages per round; ${rounds.brokerNote()}`);
       report('publish', `e2e.publish.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
-      syscallRows('publish', `e2e.publish.qos${qos}`, writes, reads);
+      rounds.reportSyscalls('publish', `e2e.publish.qos${qos}`);
     }
   } finally {
     workers.ours.close();
@@ -241,11 +261,7 @@ async function backlogPart(): Promise<void> {
         await fill(mosq.url, topic(lib), qos, 2000);
         await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n: 2000 });
       }
-      const rate: Record<Lib, number[]> = { ours: [], peer: [] };
-      const cpu: Record<Lib, number[]> = { ours: [], peer: [] };
-      const brokerBusy: Record<Lib, number[]> = { ours: [], peer: [] };
-      const writes: Record<Lib, number[]> = { ours: [], peer: [] };
-      const reads: Record<Lib, number[]> = { ours: [], peer: [] };
+      const rounds = new Rounds();
       for (let r = 0; r < SETTINGS.backlogRounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
@@ -253,18 +269,14 @@ async function backlogPart(): Promise<void> {
           const b0 = processCpuMs(brokerPid);
           const t = await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n });
           // The drain's own time: the worker's measured window plus the 150 ms it waits for the last releases.
-          brokerBusy[lib].push((processCpuMs(brokerPid) - b0) / (t.ms + 150));
-          rate[lib].push(n / (t.ms / 1000));
-          cpu[lib].push(t.cpuUs / n);
-          writes[lib].push(t.writeCalls / n);
-          reads[lib].push(t.readCalls / n);
+          rounds.add(lib, n, t, (processCpuMs(brokerPid) - b0) / (t.ms + 150));
         }
       }
-      const ro = median(rate.ours), rp = median(rate.peer);
-      const co = median(cpu.ours), cp = median(cpu.peer);
-      report('backlog', `e2e.backlog.qos${qos}.rate`, ro, rp, 'msg/s', qos === 0 ? undefined : { text: 'at least 1.5x MQTT.js', met: ro >= 1.5 * rp }, `${n.toLocaleString('en-US')} messages per round; mosquitto busy ${pct(median(brokerBusy.ours))} of a core with ours, ${pct(median(brokerBusy.peer))} with MQTT.js`);
+      const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
+      const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
+      report('backlog', `e2e.backlog.qos${qos}.rate`, ro, rp, 'msg/s', qos === 0 ? undefined : { text: 'at least 1.5x MQTT.js', met: ro >= 1.5 * rp }, `${n.toLocaleString('en-US')} messages per round; ${rounds.brokerNote()}`);
       report('backlog', `e2e.backlog.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
-      syscallRows('backlog', `e2e.backlog.qos${qos}`, writes, reads);
+      rounds.reportSyscalls('backlog', `e2e.backlog.qos${qos}`);
     }
   } finally {
     workers.ours.close();
