@@ -165,6 +165,10 @@ async function drainRun(c: DrainCommand): Promise<Timing> {
   });
   const onMessage = () => { if (++received === c.n) finish(); };
   let end: () => Promise<void> = async () => {};
+  // Dormouse delivers a QoS 2 message on its PUBLISH (the id stored first);
+  // MQTT.js on its PUBREL. So that both windows hold the whole exchange, ours
+  // ends once no incoming id is held any more (every PUBREL answered).
+  let released: () => boolean = () => true;
   const t = await measure(async () => {
     if (c.lib === 'ours') {
       const { connect } = await ours();
@@ -174,6 +178,7 @@ async function drainRun(c: DrainCommand): Promise<Timing> {
       const cl = connect(c.url, { clientId: c.clientId, clean: false, reconnectPeriod: 0, capacities: { incomingQos2: Math.min(65535, c.n + 64) } });
       cl.on('message', onMessage);
       end = () => cl.end();
+      released = () => cl.core.session.incomingCount === 0;
     } else {
       const mqtt = await peer();
       const cl = mqtt.connect(c.url, { clientId: c.clientId, clean: false, reconnectPeriod: 0 });
@@ -182,6 +187,7 @@ async function drainRun(c: DrainCommand): Promise<Timing> {
     }
     try {
       await all;
+      while (!released()) await new Promise((r) => setTimeout(r, 1));
     } finally {
       clearTimeout(timer);
     }
