@@ -84,9 +84,9 @@ const MOSQUITTO_LOOP =
 const LATENCY_BOUND =
   'Latency-bound, not CPU-bound: with 20 messages in flight, msg/s is 20 per round trip, and neither process is saturated ' +
   '(mosquitto\'s busy share is in the notes above, the client\'s is its CPU per message times the rate). ' + MOSQUITTO_LOOP +
-  ' The .writes and .reads rows count each client\'s socket system calls per message: Dormouse answers a chunk of acks ' +
-  'within a few microseconds (3-4 us from read to write, median, in an instrumented run), so what is left of a round trip ' +
-  'is the broker\'s loop and the cross-process wake-ups of this 2-vCPU VM. A larger window raises both clients.';
+  ' The .writes and .reads rows count each client\'s socket system calls per message: Dormouse answers each chunk of ' +
+  'acks with one write, so what is left of a round trip is mostly the broker\'s loop and the cross-process wake-ups of ' +
+  'this 2-vCPU VM. A larger window raises both clients.';
 const SYSCALL_BOUND =
   'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in a CPU profile of a ' +
   'publish run the socket writes and the native read dispatch are most of the busy time and the core and the host a ' +
