@@ -55,8 +55,13 @@ export interface PacketDecoderOptions {
   bufferSize?: number;
   /** Largest packet (fixed header included) accepted [MQTT-3.1.2-24]; default bufferSize. */
   maxPacketSize?: number;
-  /** The caller's own buffer to use instead of allocating one (bufferSize is then its length). */
+  /**
+   * The caller's own buffer to use instead of allocating one: the decoder uses
+   * `bufferSize` bytes of it from `bufferOffset` (default: all of it), so a
+   * client can hand it a region of a view it already has.
+   */
   buffer?: Uint8Array;
+  bufferOffset?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -179,7 +184,8 @@ export class PacketDecoder {
   /** Set when next() returned DECODE_ERROR; cleared by reset(). */
   error: DecodeError | null = null;
 
-  readonly #buf: Uint8Array; // holds an incomplete packet
+  readonly #buf: Uint8Array; // holds an incomplete packet, from #base on
+  readonly #base: number;
   #bufLen = 0; // bytes in #buf
   #need = 0; // total length of the packet in #buf, 0 while its header is incomplete
   #bodyOffset = 0; // length of the fixed header found by #header()
@@ -194,11 +200,16 @@ export class PacketDecoder {
   #lim = 0;
 
   constructor(options: PacketDecoderOptions) {
-    const bufferSize = options.buffer ? options.buffer.length : (options.bufferSize ?? 4096);
+    const base = options.buffer ? (options.bufferOffset ?? 0) : 0;
+    const bufferSize = options.buffer ? (options.bufferSize ?? options.buffer.length - base) : (options.bufferSize ?? 4096);
     const max = options.maxPacketSize ?? bufferSize;
     if (!(bufferSize >= 8) || !(max >= 2)) throw new RangeError('PacketDecoder: bufferSize must be >= 8 and maxPacketSize >= 2');
+    if (options.buffer && !(base >= 0 && base + bufferSize <= options.buffer.length)) {
+      throw new RangeError('PacketDecoder: bufferOffset + bufferSize must lie within buffer');
+    }
     this.version = options.version;
     this.#buf = options.buffer ?? new Uint8Array(bufferSize);
+    this.#base = base;
     this.maxPacketSize = max < bufferSize ? max : bufferSize;
   }
 
@@ -239,11 +250,12 @@ export class PacketDecoder {
     const end = chunk.length;
     if (this.#bufLen > 0) {
       const buf = this.#buf;
+      const base = this.#base;
       let have = this.#bufLen;
       if (this.#need === 0) {
         while (pos < end && this.#need === 0) {
-          buf[have++] = chunk[pos++];
-          const total = this.#header(buf, 0, have);
+          buf[base + have++] = chunk[pos++];
+          const total = this.#header(buf, base, base + have);
           if (total < 0) return DECODE_ERROR;
           this.#need = total;
         }
@@ -256,9 +268,9 @@ export class PacketDecoder {
       let take = need - have;
       if (take > end - pos) take = end - pos;
       if (take < 64) {
-        for (let i = 0; i < take; i++) buf[have + i] = chunk[pos + i];
+        for (let i = 0; i < take; i++) buf[base + have + i] = chunk[pos + i];
       } else {
-        buf.set(chunk.subarray(pos, pos + take), have);
+        buf.set(chunk.subarray(pos, pos + take), base + have);
       }
       have += take;
       this.#pos = pos + take;
@@ -268,7 +280,7 @@ export class PacketDecoder {
       }
       this.#bufLen = 0;
       this.#need = 0;
-      return this.#parse(buf, 0, need);
+      return this.#parse(buf, base, base + need);
     }
     if (pos >= end) return this.#consumed();
     const total = this.#header(chunk, pos, end);
@@ -277,7 +289,8 @@ export class PacketDecoder {
       // Incomplete: keep the tail (it fits: #header checked the length).
       const n = end - pos;
       const buf = this.#buf;
-      for (let i = 0; i < n; i++) buf[i] = chunk[pos + i];
+      const base = this.#base;
+      for (let i = 0; i < n; i++) buf[base + i] = chunk[pos + i];
       this.#bufLen = n;
       this.#need = total;
       return this.#consumed();

@@ -63,6 +63,31 @@ describe('PacketDecoder streaming', () => {
     expect(got).toEqual(['a/b:300', 'c:1']);
   });
 
+  it('a region of a caller buffer: split packets are held only within bufferOffset..+bufferSize', () => {
+    // A client hands the decoder a region of its one byte view; the bytes around it are other tables.
+    const stream = concat(publishBytes(V4, 'a/b', 'x'.repeat(100)), fromHex('40020007'), publishBytes(V4, 'c', 'y'.repeat(20)));
+    const shared = new Uint8Array(40 + 128 + 40).fill(0xee);
+    const d = new PacketDecoder({ version: V4, buffer: shared, bufferOffset: 40, bufferSize: 128 });
+    expect(d.maxPacketSize).toBe(128);
+    const got: string[] = [];
+    for (const step of [1, 3, 7]) {
+      for (let i = 0; i < stream.length; i += step) {
+        d.feed(stream.subarray(i, i + step));
+        while (d.next() === DECODE_PACKET) {
+          const p = d.packet!;
+          got.push(p.type === PacketType.Publish ? `${(p as DecodedPublish).topic}:${(p as DecodedPublish).payload.length}` : `ack ${(p as { packetId: number }).packetId}`);
+        }
+      }
+    }
+    expect(got).toEqual(Array(3).fill(['a/b:100', 'ack 7', 'c:20']).flat());
+    expect(shared.subarray(0, 40).every((b) => b === 0xee)).toBe(true);
+    expect(shared.subarray(168).every((b) => b === 0xee)).toBe(true);
+    // A packet larger than the region is refused, not written past it.
+    d.feed(publishBytes(V4, 'big', 'z'.repeat(200)).subarray(0, 10));
+    expect(d.next()).toBe(DECODE_ERROR);
+    expect(() => new PacketDecoder({ version: V4, buffer: shared, bufferOffset: 100, bufferSize: 128 })).toThrow(RangeError);
+  });
+
   it('topic string is recomputed when the topic changes', () => {
     const d = new PacketDecoder({ version: V4 });
     d.feed(concat(publishBytes(V4, 'a/1', ''), publishBytes(V4, 'a/2', ''), publishBytes(V4, 'a/2', '')));
