@@ -125,7 +125,7 @@ const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 {
   line('core.record.bytes', WORDS * 4, null, 'bytes of RAM per inflight record (plus its stored PUBLISH)');
   const s = new SessionState();
-  const ram = s.records.byteLength + s.incoming.byteLength + s.arena.byteLength;
+  const ram = s.buffer.byteLength;
   line('core.session.ram', ram, null, 'bytes of typed arrays for the default capacities');
   line('core.snapshot.max-bytes', snapshotCapacity(DEFAULT_CAPACITIES, 23), null, 'bytes, default capacities, 23-byte client id (ESP32 RTC slow memory: 8192)');
   const snap = new SessionSnapshot(s, 4, new TextEncoder().encode('dormouse-1'), null);

@@ -138,8 +138,11 @@ if (process.env.SOAK_TRACE && client) {
   const file = process.env.SOAK_TRACE;
   const core = client.core;
   const receive = core.receive.bind(core);
-  // The held ids are the non-zero slots of the incoming hash set.
-  const held = (): string => Array.from(core.session.incoming.subarray(0, core.session.incomingSlots)).filter((id) => id !== 0).join(',');
+  const held = (): string => {
+    const ids: number[] = [];
+    core.session.incomingIds(ids);
+    return ids.join(',');
+  };
   client.on('connect', () => appendFileSync(file, `--- connect, held [${held()}]\n`));
   client.on('close', () => { conn++; parser = mp.parser({ protocolVersion: version }); appendFileSync(file, `--- close\n`); });
   core.receive = (chunk: Uint8Array, now: number) => {

@@ -101,6 +101,14 @@ export interface ClientOptions {
   pingTimeoutMs?: number;
 }
 
+/** What a CONNECT carries beyond the client's own fields (see DormouseClient's #connectExtra). */
+interface ConnectExtra {
+  username: string | undefined;
+  password: Uint8Array | undefined;
+  will: Will | undefined;
+  properties: Properties | undefined;
+}
+
 /** Indexes into `metrics`. */
 export const enum Metric {
   Sent = 0,
@@ -151,8 +159,16 @@ export class DormouseClient {
   #random: RandomSource;
   #snapshot: SessionSnapshot | null = null;
   #decoder: PacketDecoder;
+  /**
+   * The session's byte view (session.arena): its last sendBufferSize bytes,
+   * from #outAt, are the send buffer, and the receive buffer is just before
+   * them. One view for the packet store, both buffers and the topic filters:
+   * each view costs about 96 bytes of heap.
+   */
   #out: Uint8Array;
-  #outLen = 0;
+  #outAt: number;
+  /** End of the batched output in #out (#outAt when empty). */
+  #outLen: number;
   /**
    * The last two views of #out handed to hooks.send, reused when a batch has
    * the same length: a steady stream of equal packets (a publish per call, or
@@ -161,16 +177,25 @@ export class DormouseClient {
    */
   #sendView: Uint8Array | null = null;
   #sendViewOlder: Uint8Array | null = null;
-  /** All of the client's ArrayBuffer as bytes (see #sendRecord). */
-  #all: Uint8Array | null = null;
   /** Lengths of the last two sends that found no view to reuse: a view is kept only for a length seen again. */
   #missA = -1;
   #missB = -1;
-  #connect: Packet;
+  /**
+   * What CONNECT carries beyond the client's own fields (user name, password,
+   * will, MQTT 5 properties); null for a plain 3.1.1 CONNECT. The packet itself
+   * is made at each connect: an idle client keeps no CONNECT object.
+   */
+  #connectExtra: ConnectExtra | null;
   #keepaliveMs: number;
   /** The keepalive asked for in CONNECT; a CONNACK's Server Keep Alive overrides it for that connection. */
   #requestedKeepaliveMs: number;
-  #options: Required<Pick<ClientOptions, 'outboxPolicy' | 'sessionLostPolicy' | 'earlyPublish' | 'autoReconnect' | 'connectTimeoutMs' | 'pingTimeoutMs'>>;
+  // Options kept as fields of their own (an options object costs its header).
+  #outboxPolicy: OutboxPolicy;
+  #sessionLostPolicy: SessionLostPolicy;
+  #earlyPublish: boolean;
+  #autoReconnect: boolean;
+  #connectTimeoutMs: number;
+  #pingTimeoutMs: number;
   #clockOffset = 0;
   #dirty = false;
   #reconnectAt = 0;
@@ -215,26 +240,27 @@ export class DormouseClient {
     if (!Number.isInteger(receive) || receive < 8 || !Number.isInteger(send) || send < 8) {
       throw new RangeError('options.receiveBufferSize and sendBufferSize must be whole numbers >= 8');
     }
-    // The session's tables, the metrics, the send and the receive buffer: one ArrayBuffer.
-    const s = (this.session = new SessionState(caps, METRICS, send + receive));
+    // The session's tables, the metrics, the receive and the send buffer: one
+    // ArrayBuffer, and the buffers are regions of the session's byte view. The
+    // send buffer comes last, so the encoders' bound (the view's end) is its end.
+    const s = (this.session = new SessionState(caps, METRICS, receive + send));
     this.metrics = new Uint32Array(s.buffer, s.extraWordsAt, METRICS);
-    this.#out = new Uint8Array(s.buffer, s.extraBytesAt, send);
+    this.#out = s.arena;
+    this.#outAt = this.#outLen = s.extraBytesIndex + receive;
     // Without a store there is nothing to persist: no snapshot object, no client id bytes.
     if (store) {
       const idBytes = new Uint8Array(utf8Length(options.clientId));
       utf8Write(options.clientId, idBytes, 0);
       this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
     }
-    this.#decoder = new PacketDecoder({ version, buffer: new Uint8Array(s.buffer, s.extraBytesAt + send, receive), maxPacketSize: receive });
+    this.#decoder = new PacketDecoder({ version, buffer: s.arena, bufferOffset: s.extraBytesIndex, bufferSize: receive, maxPacketSize: receive });
     this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
-    this.#options = {
-      outboxPolicy: options.outboxPolicy ?? OutboxPolicy.Reject,
-      sessionLostPolicy: options.sessionLostPolicy ?? SessionLostPolicy.Republish,
-      earlyPublish: options.earlyPublish ?? true,
-      autoReconnect: options.autoReconnect ?? true,
-      connectTimeoutMs: options.connectTimeoutMs ?? 10000,
-      pingTimeoutMs: options.pingTimeoutMs ?? 10000,
-    };
+    this.#outboxPolicy = options.outboxPolicy ?? OutboxPolicy.Reject;
+    this.#sessionLostPolicy = options.sessionLostPolicy ?? SessionLostPolicy.Republish;
+    this.#earlyPublish = options.earlyPublish ?? true;
+    this.#autoReconnect = options.autoReconnect ?? true;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10000;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 10000;
     this.meta = {
       clockMs: 0,
       hasSession: false,
@@ -244,10 +270,13 @@ export class DormouseClient {
       serverMaximumPacketSize: UNLIMITED_PACKET,
       serverKeepAlive: keepalive,
     };
-    this.#connect = this.#buildConnect(options, keepalive, receive);
+    this.#connectExtra = this.#connectOptions(options, receive);
+    const n = encode(this.#connectPacket(), this.version, new Uint8Array(4096), 0);
+    if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
+    if (n > send) throw new RangeError('the CONNECT packet is larger than sendBufferSize');
   }
 
-  #buildConnect(o: ClientOptions, keepalive: number, receive: number): Packet {
+  #connectOptions(o: ClientOptions, receive: number): ConnectExtra | null {
     let properties: Properties | undefined;
     if (this.version === ProtocolVersion.V5) {
       properties = { ...o.properties };
@@ -262,21 +291,24 @@ export class DormouseClient {
       const payload = typeof o.will.payload === 'string' ? stringBytes(o.will.payload) : o.will.payload;
       will = { topic: o.will.topic, payload, qos: o.will.qos ?? 0, retain: o.will.retain ?? false, properties: o.will.properties };
     }
-    const p: Packet = {
+    const password = typeof o.password === 'string' ? stringBytes(o.password) : o.password;
+    if (o.username === undefined && password === undefined && will === undefined && properties === undefined) return null;
+    return { username: o.username, password, will, properties };
+  }
+
+  #connectPacket(): Packet {
+    const x = this.#connectExtra;
+    return {
       type: PacketType.Connect,
       protocolVersion: this.version,
-      clientId: o.clientId,
+      clientId: this.clientId,
       clean: this.clean,
-      keepalive,
-      username: o.username,
-      password: typeof o.password === 'string' ? stringBytes(o.password) : o.password,
-      will,
-      properties,
+      keepalive: this.#requestedKeepaliveMs / 1000,
+      username: x?.username,
+      password: x?.password,
+      will: x?.will,
+      properties: x?.properties,
     };
-    const n = encode(p, this.version, new Uint8Array(4096), 0);
-    if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
-    if (n > this.#out.length) throw new RangeError('the CONNECT packet is larger than sendBufferSize');
-    return p;
   }
 
   // ---- time ----------------------------------------------------------------
@@ -338,15 +370,15 @@ export class DormouseClient {
     this.#heldBack = false;
     this.#reconnectForHeldBack = false;
     const s = this.session;
-    if (this.#connect.type === PacketType.Connect && this.#connect.properties) {
+    const properties = this.#connectExtra?.properties;
+    if (properties) {
       // Ids still held from an earlier connection take room: ask for no more
       // new QoS 1/2 messages in flight than the table can still take.
-      this.#connect.properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
     }
-    const n = encode(this.#connect, this.version, this.#out, this.#outLen);
+    const n = encode(this.#connectPacket(), this.version, this.#out, this.#outLen);
     this.#outLen += n;
-    const o = this.#options;
-    if (o.earlyPublish && !this.clean && this.meta.hasSession && o.sessionLostPolicy === SessionLostPolicy.Republish) {
+    if (this.#earlyPublish && !this.clean && this.meta.hasSession && this.#sessionLostPolicy === SessionLostPolicy.Republish) {
       this.#sentEarly = true;
       this.#resendAll(now);
       this.#pump(now);
@@ -412,7 +444,7 @@ export class DormouseClient {
         break;
       case ConnState.Opening:
       case ConnState.Connecting:
-        if (now - this.#openedAt >= this.#options.connectTimeoutMs) this.#lost(now, true, false);
+        if (now - this.#openedAt >= this.#connectTimeoutMs) this.#lost(now, true, false);
         break;
       case ConnState.Connected:
         if (this.#pingDeadline >= 0) {
@@ -425,7 +457,7 @@ export class DormouseClient {
           this.#reserve(2);
           this.#out[this.#outLen++] = PacketType.Pingreq << 4;
           this.#out[this.#outLen++] = 0;
-          this.#pingDeadline = now + Math.min(this.#options.pingTimeoutMs, this.#keepaliveMs);
+          this.#pingDeadline = now + Math.min(this.#pingTimeoutMs, this.#keepaliveMs);
         }
         break;
     }
@@ -442,7 +474,7 @@ export class DormouseClient {
         break;
       case ConnState.Opening:
       case ConnState.Connecting:
-        t = this.#openedAt + this.#options.connectTimeoutMs;
+        t = this.#openedAt + this.#connectTimeoutMs;
         break;
       case ConnState.Connected:
         if (this.#pingDeadline >= 0) t = this.#pingDeadline;
@@ -483,7 +515,7 @@ export class DormouseClient {
     }
     const length = publishLength(this.version, topic, payload.length, qos, props);
     if (length < 0) return PublishError.InvalidArgument;
-    if (length > meta.serverMaximumPacketSize || length > this.#out.length) return PublishError.PacketTooLarge;
+    if (length > meta.serverMaximumPacketSize || length > this.#out.length - this.#outAt) return PublishError.PacketTooLarge;
     const s = this.session;
     const t = this.#now(now);
     const connected = this.state === ConnState.Connected;
@@ -499,7 +531,7 @@ export class DormouseClient {
     const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
     let offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
     if (offset < 0) {
-      const policy = this.#options.outboxPolicy;
+      const policy = this.#outboxPolicy;
       if (policy === OutboxPolicy.DropOldest) {
         while (offset < 0) {
           const i = s.firstQueued();
@@ -730,7 +762,7 @@ export class DormouseClient {
         this.#hooks.event(ClientEvent.Acked, token, 0x92);
       } else if (st === RecordState.SentPublish) {
         s.transition(i, RecordEvent.SessionLost);
-        if (this.#options.sessionLostPolicy === SessionLostPolicy.Discard) {
+        if (this.#sessionLostPolicy === SessionLostPolicy.Discard) {
           this.#drop(i, DropReason.SessionLostDiscarded, Metric.DroppedSessionLost);
         } else {
           republished++;
@@ -870,13 +902,10 @@ export class DormouseClient {
       a[off + eo + 3] = left & 0xff;
     }
     this.#reserve(len);
-    // The packet store and the send buffer share one ArrayBuffer: copyWithin over
-    // a view of all of it moves the packet natively and makes nothing per send
-    // (set(subarray()) makes a view each time; a byte loop costs XS about ten
-    // compute units a byte). The view is made on the first send of a stored packet.
-    const all = (this.#all ??= new Uint8Array(s.buffer));
-    const from = a.byteOffset + off;
-    all.copyWithin(this.#out.byteOffset + this.#outLen, from, from + len);
+    // The packet store and the send buffer are regions of one view: copyWithin
+    // moves the packet natively and makes nothing per send (set(subarray())
+    // makes a view each time; a byte loop costs XS about ten compute units a byte).
+    a.copyWithin(this.#outLen, off, off + len);
     this.#outLen += len;
     this.metrics[Metric.Sent]++;
   }
@@ -1005,13 +1034,14 @@ export class DormouseClient {
    */
   #flush(reuseView = false): void {
     this.#persistIfDirty();
-    if (this.#outLen === 0) return;
-    const n = this.#outLen;
-    this.#outLen = 0;
+    const at = this.#outAt;
+    if (this.#outLen === at) return;
+    const n = this.#outLen - at;
+    this.#outLen = at;
     if (this.state >= ConnState.Connecting) {
       this.#lastSentAt = this.#callNow;
       if (!reuseView) {
-        this.#hooks.send(this.#out.subarray(0, n));
+        this.#hooks.send(this.#out.subarray(at, at + n));
         return;
       }
       let view = this.#sendView;
@@ -1020,13 +1050,13 @@ export class DormouseClient {
         if (older !== null && older.length === n) {
           view = older;
         } else if (n === this.#missA || n === this.#missB) {
-          view = this.#out.subarray(0, n);
+          view = this.#out.subarray(at, at + n);
         } else {
           // A length not seen lately (a SUBSCRIBE sent on CONNACK, a one-off
           // batch of acks): its view is not kept, so an idle client holds none.
           this.#missB = this.#missA;
           this.#missA = n;
-          this.#hooks.send(this.#out.subarray(0, n));
+          this.#hooks.send(this.#out.subarray(at, at + n));
           return;
         }
         this.#sendViewOlder = this.#sendView;
@@ -1067,7 +1097,7 @@ export class DormouseClient {
 
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
-    this.#outLen = 0;
+    this.#outLen = this.#outAt;
     this.#decoder.reset();
     this.#pingDeadline = -1;
     const s = this.session;
@@ -1075,7 +1105,7 @@ export class DormouseClient {
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#persistIfDirty();
-    if (this.#options.autoReconnect) {
+    if (this.#autoReconnect) {
       this.state = ConnState.Waiting;
       this.#reconnectAt = now + this.reconnectPolicy.nextDelay(now, this.#random, permanent);
     } else {

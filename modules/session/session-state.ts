@@ -100,23 +100,27 @@ export const SUB_WORDS = 2;
 
 export class SessionState {
   readonly caps: Readonly<Capacities>;
-  // Three views hold every table, one per element size: each typed array view
-  // costs about 96 bytes of heap however small, so the tables are regions of a
-  // view at the offsets below, not views of their own. A view is named after
+  // Two views hold every table, one 32-bit and one byte view: each typed array
+  // view costs about 96 bytes of heap however small, so the tables are regions
+  // of a view at the offsets below, not views of their own (16-bit ids sit in
+  // 32-bit words: buffer bytes are cheaper than a view). A view is named after
   // the table at its start.
-  /** The 32-bit view: records (index 0), then subs, incoming hashes, the released ring. */
+  /** The 32-bit view: records (index 0), then subs, the incoming id hash set, its hashes, the released ring, subscription packet ids. */
   readonly records: Uint32Array;
-  /** The 16-bit view: the incoming id hash set (index 0), then subscription packet ids. */
-  readonly incoming: Uint16Array;
-  /** The byte view: the stored packets (index 0, caps.storeBytes), then topic filter bytes. */
+  /**
+   * The byte view: the stored packets (index 0, caps.storeBytes), then topic
+   * filter bytes, then the client's bytes (from `extraBytesIndex`).
+   */
   readonly arena: Uint8Array;
   /** Where each subscription's SUB_WORDS words start in `records`. */
   readonly subsAt: number;
-  /** With the replay guard: each held id's message hash in `records`, at incomingHashAt + its index in `incoming`. */
+  /** The incoming id hash set in `records`: incomingSlots words (ids 1..65535, 0 free). */
+  readonly incomingAt: number;
+  /** With the replay guard: each held id's message hash in `records`, at incomingHashAt + its slot in the hash set. */
   readonly incomingHashAt: number;
   /** With the replay guard: a ring of (id, message hash) pairs in `records` released by PUBREL, oldest overwritten. */
   readonly releasedAt: number;
-  /** Packet ids of pending subscription packets in `incoming`, one per subscription. */
+  /** Packet ids of pending subscription packets in `records`, one per subscription. */
   readonly subIdsAt: number;
   /** Topic filter bytes in `arena`, caps.subscriptionBytes of them. */
   readonly subBytesAt: number;
@@ -139,7 +143,7 @@ export class SessionState {
   /** Token of the next accepted message. */
   nextToken = 1;
 
-  /** Incoming QoS 2 ids held until PUBREL, in the hash set at the start of `incoming` (see hasIncoming). */
+  /** Incoming QoS 2 ids held until PUBREL, in the hash set at incomingAt (see hasIncoming). */
   incomingCount = 0;
   #shift: number;
   /** Pairs in the released ring, and the pair the next release overwrites. */
@@ -152,12 +156,22 @@ export class SessionState {
   /**
    * The one ArrayBuffer behind every table. A client puts its own fixed
    * buffers in it too (`extraWords` 32-bit words at `extraWordsAt`, then
-   * `extraBytes` bytes at `extraBytesAt`): each ArrayBuffer costs an object on
-   * the heap however small it is.
+   * `extraBytes` bytes at `extraBytesAt`, the end of `arena`, at its index
+   * `extraBytesIndex`): each ArrayBuffer costs an object on the heap however
+   * small it is, and so does each view.
    */
-  readonly buffer: ArrayBuffer;
-  readonly extraWordsAt: number;
-  readonly extraBytesAt: number;
+  get buffer(): ArrayBuffer {
+    return this.records.buffer as ArrayBuffer;
+  }
+  get extraWordsAt(): number {
+    return this.records.byteLength;
+  }
+  get extraBytesAt(): number {
+    return this.arena.byteOffset + this.extraBytesIndex;
+  }
+  get extraBytesIndex(): number {
+    return this.subBytesAt + this.caps.subscriptionBytes;
+  }
 
   constructor(caps: Partial<Capacities> = {}, extraWords = 0, extraBytes = 0) {
     // A literal of every field, not a spread of two objects: V8 keeps all seven
@@ -186,29 +200,25 @@ export class SessionState {
     this.#shift = 32 - bits;
     // Every table lives in one ArrayBuffer (one allocation, and fewer buffer
     // objects: each costs heap however small it is). The 32-bit tables come
-    // first, then the client's words, the 16-bit tables, the byte tables and
-    // the client's bytes, so each view is aligned. The views cover the
-    // session's tables only, so no fill of theirs reaches the client's regions.
+    // first, then the client's words, the byte tables and the client's bytes,
+    // so each view is aligned. The 32-bit view covers the session's tables
+    // only; the byte view runs on over the client's bytes, and every write of
+    // the session's into it is bounded by its own offsets.
     const guard = c.releasedQos2 > 0;
     this.replayGuard = guard;
     this.incomingSlots = 1 << bits;
     this.subsAt = (c.inflight + c.outbox) * WORDS;
-    this.incomingHashAt = this.subsAt + c.subscriptions * SUB_WORDS;
+    this.incomingAt = this.subsAt + c.subscriptions * SUB_WORDS;
+    this.incomingHashAt = this.incomingAt + this.incomingSlots;
     this.releasedAt = this.incomingHashAt + (guard ? this.incomingSlots : 0);
-    const words = this.releasedAt + c.releasedQos2 * 2;
-    this.subIdsAt = this.incomingSlots;
-    const halves = this.subIdsAt + c.subscriptions;
+    this.subIdsAt = this.releasedAt + c.releasedQos2 * 2;
+    const words = this.subIdsAt + c.subscriptions;
     this.subBytesAt = c.storeBytes;
     const bytes = this.subBytesAt + c.subscriptionBytes;
-    this.extraWordsAt = words * 4;
-    const halvesAt = this.extraWordsAt + extraWords * 4;
-    const bytesAt = halvesAt + halves * 2;
-    this.extraBytesAt = bytesAt + bytes;
-    const buf = new ArrayBuffer(this.extraBytesAt + extraBytes);
-    this.buffer = buf;
+    const bytesAt = (words + extraWords) * 4;
+    const buf = new ArrayBuffer(bytesAt + bytes + extraBytes);
     this.records = new Uint32Array(buf, 0, words);
-    this.incoming = new Uint16Array(buf, halvesAt, halves);
-    this.arena = new Uint8Array(buf, bytesAt, bytes);
+    this.arena = new Uint8Array(buf, bytesAt, bytes + extraBytes);
   }
 
   get recordSlots(): number {
@@ -402,7 +412,7 @@ export class SessionState {
       const s = m & 0xf;
       if ((s === RecordState.SentPublish || s === RecordState.SentPubrel) && m >>> 16 === id) return true;
     }
-    for (let s = 0; s < this.subCount; s++) if (this.incoming[this.subIdsAt + s] === id) return true;
+    for (let s = 0; s < this.subCount; s++) if (this.records[this.subIdsAt + s] === id) return true;
     return false;
   }
 
@@ -416,10 +426,11 @@ export class SessionState {
   }
 
   hasIncoming(id: number): boolean {
-    const t = this.incoming;
+    const t = this.records;
+    const at = this.incomingAt;
     const mask = this.incomingSlots - 1;
     for (let i = this.#slot(id); ; i = (i + 1) & mask) {
-      const v = t[i];
+      const v = t[at + i];
       if (v === id) return true;
       if (v === 0) return false;
     }
@@ -427,43 +438,44 @@ export class SessionState {
 
   /** Returns false when the id is new and the table already holds its capacity. */
   addIncoming(id: number, hash = 0): boolean {
-    const t = this.incoming;
+    const t = this.records;
+    const at = this.incomingAt;
     const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
-    while (t[i] !== 0) {
-      if (t[i] === id) return true;
+    while (t[at + i] !== 0) {
+      if (t[at + i] === id) return true;
       i = (i + 1) & mask;
     }
     if (this.incomingCount >= this.caps.incomingQos2) return false;
-    t[i] = id;
-    if (this.replayGuard) this.records[this.incomingHashAt + i] = hash;
+    t[at + i] = id;
+    if (this.replayGuard) t[this.incomingHashAt + i] = hash;
     this.incomingCount++;
     return true;
   }
 
   removeIncoming(id: number): boolean {
-    const t = this.incoming;
+    const t = this.records;
+    const at = this.incomingAt;
     const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
     for (;;) {
-      if (t[i] === 0) return false;
-      if (t[i] === id) break;
+      if (t[at + i] === 0) return false;
+      if (t[at + i] === id) break;
       i = (i + 1) & mask;
     }
     const guard = this.replayGuard;
-    const h = this.records;
     const ha = this.incomingHashAt;
-    if (guard) this.#remember(id, h[ha + i]);
+    if (guard) this.#remember(id, t[ha + i]);
     // Shift later members of the probe run back so every id stays reachable.
-    for (let j = (i + 1) & mask; t[j] !== 0; j = (j + 1) & mask) {
-      const home = this.#slot(t[j]);
+    for (let j = (i + 1) & mask; t[at + j] !== 0; j = (j + 1) & mask) {
+      const home = this.#slot(t[at + j]);
       if (((j - home) & mask) >= ((j - i) & mask)) {
-        t[i] = t[j];
-        if (guard) h[ha + i] = h[ha + j];
+        t[at + i] = t[at + j];
+        if (guard) t[ha + i] = t[ha + j];
         i = j;
       }
     }
-    t[i] = 0;
+    t[at + i] = 0;
     this.incomingCount--;
     return true;
   }
@@ -497,15 +509,15 @@ export class SessionState {
   /** Writes the held ids into `out` (in table order) and returns how many. */
   incomingIds(out: Uint16Array | number[]): number {
     let n = 0;
-    const t = this.incoming;
-    for (let i = 0; i < this.incomingSlots; i++) if (t[i] !== 0) out[n++] = t[i];
+    const t = this.records;
+    const end = this.incomingAt + this.incomingSlots;
+    for (let i = this.incomingAt; i < end; i++) if (t[i] !== 0) out[n++] = t[i];
     return n;
   }
 
   clearIncoming(): void {
-    this.incoming.fill(0, 0, this.incomingSlots);
-    // The incoming hashes and the released ring are the end of `records`.
-    this.records.fill(0, this.incomingHashAt);
+    // The hash set, its hashes and the released ring, up to the subscription packet ids.
+    this.records.fill(0, this.incomingAt, this.subIdsAt);
     this.incomingCount = 0;
     this.releasedCount = 0;
     this.releasedNext = 0;
@@ -523,10 +535,10 @@ export class SessionState {
   }
   /** The packet id of subscription `s`'s pending SUBSCRIBE or UNSUBSCRIBE; 0 = none sent on this connection. */
   subPacketId(s: number): number {
-    return this.incoming[this.subIdsAt + s];
+    return this.records[this.subIdsAt + s];
   }
   setSubPacketId(s: number, id: number): void {
-    this.incoming[this.subIdsAt + s] = id;
+    this.records[this.subIdsAt + s] = id;
   }
   subTopicBytes(s: number): Uint8Array {
     const w = this.records[this.subsAt + s * SUB_WORDS];
@@ -548,7 +560,7 @@ export class SessionState {
     return -1;
   }
   findSubByPacketId(id: number): number {
-    const ids = this.incoming;
+    const ids = this.records;
     const at = this.subIdsAt;
     for (let s = 0; s < this.subCount; s++) if (ids[at + s] === id) return s;
     return -1;
@@ -565,7 +577,7 @@ export class SessionState {
       this.subBytesUsed += topic.length;
     }
     r[this.subsAt + s * SUB_WORDS + 1] = SubState.PendingSubscribe | (options << 8);
-    this.incoming[this.subIdsAt + s] = 0;
+    r[this.subIdsAt + s] = 0;
     return s;
   }
   setSubState(s: number, state: SubState, granted = this.subGranted(s)): void {
@@ -574,7 +586,6 @@ export class SessionState {
   }
   removeSub(s: number): void {
     const r = this.records;
-    const ids = this.incoming;
     const at = this.subsAt;
     const w = r[at + s * SUB_WORDS];
     const off = w & 0xffff;
@@ -585,7 +596,7 @@ export class SessionState {
     for (let k = s; k < this.subCount - 1; k++) {
       r[at + k * SUB_WORDS] = r[at + (k + 1) * SUB_WORDS];
       r[at + k * SUB_WORDS + 1] = r[at + (k + 1) * SUB_WORDS + 1];
-      ids[this.subIdsAt + k] = ids[this.subIdsAt + k + 1];
+      r[this.subIdsAt + k] = r[this.subIdsAt + k + 1];
     }
     this.subCount--;
     for (let k = 0; k < this.subCount; k++) {

@@ -163,12 +163,12 @@ export class SessionSnapshot {
     v.setUint16(counts + 4, s.subCount, true);
     v.setUint16(counts + 6, s.subBytesUsed, true);
     v.setUint16(counts + 8, bytes, true);
-    const t = s.incoming;
+    const at = s.incomingAt;
     const slots = s.incomingSlots;
-    for (let k = 0; k < slots; k++) if (t[k] !== 0) { v.setUint16(p, t[k], true); p += 2; }
+    for (let k = 0; k < slots; k++) if (r[at + k] !== 0) { v.setUint16(p, r[at + k], true); p += 2; }
     if (s.replayGuard) {
       // The replay guard: the held ids' message hashes (same order), then the released ring.
-      for (let k = 0; k < slots; k++) if (t[k] !== 0) { v.setUint32(p, r[s.incomingHashAt + k], true); p += 4; }
+      for (let k = 0; k < slots; k++) if (r[at + k] !== 0) { v.setUint32(p, r[s.incomingHashAt + k], true); p += 4; }
       v.setUint16(p, s.releasedCount, true); p += 2;
       v.setUint16(p, s.releasedNext, true); p += 2;
       const end = s.releasedAt + s.caps.releasedQos2 * 2;
