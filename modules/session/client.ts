@@ -109,6 +109,20 @@ interface ConnectExtra {
   properties: Properties | undefined;
 }
 
+/** Bits of DormouseClient's #flags. */
+const enum Flag {
+  /** Early publishing happened on this connection attempt. */
+  SentEarly = 1,
+  SleepReadyReported = 2,
+  EverConnected = 4,
+  /** A QoS 2 message was held back for want of room in the incoming id table. */
+  HeldBack = 8,
+  ReconnectForHeldBack = 16,
+  /** Options. */
+  EarlyPublish = 32,
+  AutoReconnect = 64,
+}
+
 /** Indexes into `metrics`. */
 export const enum Metric {
   Sent = 0,
@@ -192,25 +206,22 @@ export class DormouseClient {
   // Options kept as fields of their own (an options object costs its header).
   #outboxPolicy: OutboxPolicy;
   #sessionLostPolicy: SessionLostPolicy;
-  #earlyPublish: boolean;
-  #autoReconnect: boolean;
   #connectTimeoutMs: number;
   #pingTimeoutMs: number;
   #clockOffset = 0;
   #dirty = false;
-  #reconnectAt = 0;
-  #openedAt = 0;
+  /**
+   * Waiting: when the next attempt may start. Opening and Connecting: when
+   * this attempt started (the connect timeout runs from it). One field, as the
+   * states are apart.
+   */
+  #attemptAt = 0;
   #lastSentAt = 0;
   /** `now` of the call in progress. */
   #callNow = 0;
   #pingDeadline = -1;
-  /** Early publishing happened on this connection attempt. */
-  #sentEarly = false;
-  #sleepReadyReported = false;
-  #everConnected = false;
-  /** A QoS 2 message was held back for want of room in the incoming id table. */
-  #heldBack = false;
-  #reconnectForHeldBack = false;
+  /** Yes/no state and options, as bits of one number (see Flag): a field each would cost 8 bytes. */
+  #flags = 0;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -257,8 +268,8 @@ export class DormouseClient {
     this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
     this.#outboxPolicy = options.outboxPolicy ?? OutboxPolicy.Reject;
     this.#sessionLostPolicy = options.sessionLostPolicy ?? SessionLostPolicy.Republish;
-    this.#earlyPublish = options.earlyPublish ?? true;
-    this.#autoReconnect = options.autoReconnect ?? true;
+    if (options.earlyPublish ?? true) this.#flags |= Flag.EarlyPublish;
+    if (options.autoReconnect ?? true) this.#flags |= Flag.AutoReconnect;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10000;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 10000;
     this.meta = {
@@ -334,7 +345,7 @@ export class DormouseClient {
   /** Begin connecting now; reconnects follow the policy until `end`. */
   start(now: number): void {
     if (this.state !== ConnState.Idle) return;
-    this.#reconnectAt = now;
+    this.#attemptAt = now;
     this.state = ConnState.Waiting;
     this.tick(now);
   }
@@ -366,9 +377,7 @@ export class DormouseClient {
     if (this.state !== ConnState.Opening) return;
     this.state = ConnState.Connecting;
     this.#decoder.reset();
-    this.#sentEarly = false;
-    this.#heldBack = false;
-    this.#reconnectForHeldBack = false;
+    this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack);
     const s = this.session;
     const properties = this.#connectExtra?.properties;
     if (properties) {
@@ -378,8 +387,8 @@ export class DormouseClient {
     }
     const n = encode(this.#connectPacket(), this.version, this.#out, this.#outLen);
     this.#outLen += n;
-    if (this.#earlyPublish && !this.clean && this.meta.hasSession && this.#sessionLostPolicy === SessionLostPolicy.Republish) {
-      this.#sentEarly = true;
+    if ((this.#flags & Flag.EarlyPublish) !== 0 && !this.clean && this.meta.hasSession && this.#sessionLostPolicy === SessionLostPolicy.Republish) {
+      this.#flags |= Flag.SentEarly;
       this.#resendAll(now);
       this.#pump(now);
       this.#resendSubscriptions();
@@ -411,7 +420,7 @@ export class DormouseClient {
         break;
       }
     }
-    if (this.#reconnectForHeldBack && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
+    if ((this.#flags & Flag.ReconnectForHeldBack) !== 0 && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
     this.#checkSleepReady();
     this.#flush(true);
   }
@@ -426,7 +435,7 @@ export class DormouseClient {
     this.#out[this.#outLen++] = 0;
     this.#flush();
     this.#lost(now, true, false, 0);
-    this.#reconnectAt = now;
+    this.#attemptAt = now;
   }
 
   /** Run timers: reconnect, connect timeout, keepalive, outbox expiry. */
@@ -434,17 +443,17 @@ export class DormouseClient {
     this.#callNow = now;
     switch (this.state) {
       case ConnState.Waiting:
-        if (now >= this.#reconnectAt) {
+        if (now >= this.#attemptAt) {
           this.state = ConnState.Opening;
-          this.#openedAt = now;
-          if (this.#everConnected) this.metrics[Metric.Reconnects]++;
+          this.#attemptAt = now;
+          if ((this.#flags & Flag.EverConnected) !== 0) this.metrics[Metric.Reconnects]++;
           this.#hooks.event(ClientEvent.Connecting, this.reconnectPolicy.attempt, 0);
           this.#hooks.open();
         }
         break;
       case ConnState.Opening:
       case ConnState.Connecting:
-        if (now - this.#openedAt >= this.#connectTimeoutMs) this.#lost(now, true, false);
+        if (now - this.#attemptAt >= this.#connectTimeoutMs) this.#lost(now, true, false);
         break;
       case ConnState.Connected:
         if (this.#pingDeadline >= 0) {
@@ -470,11 +479,11 @@ export class DormouseClient {
     let t = Infinity;
     switch (this.state) {
       case ConnState.Waiting:
-        t = this.#reconnectAt;
+        t = this.#attemptAt;
         break;
       case ConnState.Opening:
       case ConnState.Connecting:
-        t = this.#openedAt + this.#connectTimeoutMs;
+        t = this.#attemptAt + this.#connectTimeoutMs;
         break;
       case ConnState.Connected:
         if (this.#pingDeadline >= 0) t = this.#pingDeadline;
@@ -564,7 +573,7 @@ export class DormouseClient {
     const i = s.commitAccept(qos, length, expiresAt, pidOff, expOff);
     const token = s.token(i);
     this.#dirty = true;
-    this.#sleepReadyReported = false;
+    this.#flags &= ~Flag.SleepReadyReported;
     if (connected) this.#pump(now);
     this.#flush(true);
     return token;
@@ -588,7 +597,7 @@ export class DormouseClient {
     const sIdx = this.session.putSub(bytes, opt);
     if (sIdx < 0) throw new RangeError('subscribe: the subscription table is full (capacities.subscriptions / subscriptionBytes)');
     this.#dirty = true;
-    this.#sleepReadyReported = false;
+    this.#flags &= ~Flag.SleepReadyReported;
     if (this.state === ConnState.Connected) this.#sendSubscribe(sIdx);
     this.#flush();
     return this.session.subPacketId(sIdx);
@@ -602,7 +611,7 @@ export class DormouseClient {
     s.setSubState(sIdx, SubState.PendingUnsubscribe);
     s.setSubPacketId(sIdx, 0);
     this.#dirty = true;
-    this.#sleepReadyReported = false;
+    this.#flags &= ~Flag.SleepReadyReported;
     if (this.state === ConnState.Connected) this.#sendUnsubscribe(sIdx);
     this.#flush();
     return true;
@@ -662,7 +671,7 @@ export class DormouseClient {
         const known = s.removeIncoming(p.packetId);
         if (known) {
           this.#dirty = true;
-          if (this.#heldBack) this.#reconnectForHeldBack = true;
+          if ((this.#flags & Flag.HeldBack) !== 0) this.#flags |= Flag.ReconnectForHeldBack;
         }
         this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         return;
@@ -725,7 +734,7 @@ export class DormouseClient {
     }
     if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
     this.state = ConnState.Connected;
-    this.#everConnected = true;
+    this.#flags |= Flag.EverConnected;
     this.reconnectPolicy.connected(now);
     const s = this.session;
     const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
@@ -734,17 +743,17 @@ export class DormouseClient {
       // lost it). Incoming QoS 2 ids refer to the old session: forget them.
       s.clearIncoming();
       let republished = 0;
-      if (!this.#sentEarly) republished = this.#sessionLost();
+      if ((this.#flags & Flag.SentEarly) === 0) republished = this.#sessionLost();
       this.#restoreSubscriptions();
       if (meta.hasSession && held) this.#hooks.event(ClientEvent.SessionLost, republished, 0);
     }
     meta.hasSession = !this.clean;
     this.#dirty = true;
-    if (!this.#sentEarly) this.#resendAll(now);
+    if ((this.#flags & Flag.SentEarly) === 0) this.#resendAll(now);
     this.#resendSubscriptions();
     this.#pump(now);
     this.#hooks.event(ClientEvent.Connected, p.sessionPresent ? 1 : 0, 0);
-    this.#sleepReadyReported = false;
+    this.#flags &= ~Flag.SleepReadyReported;
   }
 
   /** The broker lost the session: apply the declared policy to what we still hold. */
@@ -807,7 +816,7 @@ export class DormouseClient {
       // again on the next connection, which we open as soon as PUBRELs have
       // made room.
       this.metrics[Metric.HeldBack]++;
-      this.#heldBack = true;
+      this.#flags |= Flag.HeldBack;
       return;
     }
     // Persist the id before the application sees the message: after a crash the
@@ -1073,8 +1082,8 @@ export class DormouseClient {
   }
 
   #checkSleepReady(): void {
-    if (this.#sleepReadyReported || this.state !== ConnState.Connected || !this.isSleepReady()) return;
-    this.#sleepReadyReported = true;
+    if ((this.#flags & Flag.SleepReadyReported) !== 0 || this.state !== ConnState.Connected || !this.isSleepReady()) return;
+    this.#flags |= Flag.SleepReadyReported;
     this.#persistIfDirty();
     this.#hooks.event(ClientEvent.SleepReady, 0, 0);
   }
@@ -1105,9 +1114,9 @@ export class DormouseClient {
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#persistIfDirty();
-    if (this.#autoReconnect) {
+    if ((this.#flags & Flag.AutoReconnect) !== 0) {
       this.state = ConnState.Waiting;
-      this.#reconnectAt = now + this.reconnectPolicy.nextDelay(now, this.#random, permanent);
+      this.#attemptAt = now + this.reconnectPolicy.nextDelay(now, this.#random, permanent);
     } else {
       this.state = ConnState.Idle;
     }
