@@ -138,6 +138,34 @@ export function openTransport(url: string, opts: TransportOptions, handlers: Tra
   return addr.websocket ? openWebSocket(addr, opts, handlers) : new SocketTransport(addr, opts, handlers);
 }
 
+// Node's streams preset their listener table with these events (a literal, so
+// V8 keeps them in the object); a 'connect' listener is a ninth property, which
+// V8 puts in a separate property array of about 80 bytes for the socket's life.
+const STREAM_EVENTS = 'close,data,drain,end,error,finish,prefinish,readable';
+
+/**
+ * Give a new socket's listener table a slot for 'connect' as well, before any
+ * listener of ours is added. Only when the table holds exactly the events above
+ * (as in Node 20 and 22); on any other Node it is left as it is.
+ */
+function withConnectSlot(socket: net.Socket): void {
+  const s = socket as unknown as { _events?: Record<string, unknown> };
+  const e = s._events;
+  if (e === undefined || Object.keys(e).sort().join(',') !== STREAM_EVENTS) return;
+  s._events = {
+    __proto__: Object.getPrototypeOf(e),
+    close: e.close,
+    data: e.data,
+    drain: e.drain,
+    end: e.end,
+    error: e.error,
+    finish: e.finish,
+    prefinish: e.prefinish,
+    readable: e.readable,
+    connect: undefined,
+  } as Record<string, unknown>;
+}
+
 /** The socket's transport, for the listeners (EventEmitter calls them with the socket as `this`). */
 const OWNER: unique symbol = Symbol('dormouse.transport');
 
@@ -182,6 +210,7 @@ class SocketTransport implements Transport {
     const ms = opts.connectTimeoutMs ?? 30000;
     // The timer's arguments carry what the message needs, so nothing of the address outlives the connect.
     if (ms > 0) this.#timer = setTimeout(SocketTransport.#onTimeout, ms, this, `${addr.host}:${addr.port}`, ms);
+    if (!addr.secure) withConnectSlot(socket);
     // 'on', not 'once': both events come once per socket, and each once-wrapper
     // costs a bound function and a state object for as long as it waits.
     socket.on(addr.secure ? 'secureConnect' : 'connect', SocketTransport.#onConnect);
