@@ -36,6 +36,7 @@ export interface Settings {
   backlogN: number[];
   backlogRounds: number;
   memoryClients: number;
+  memoryRuns: number;
 }
 
 const TITLES: Record<string, string> = {
@@ -65,7 +66,8 @@ const METHOD: Record<string, (s: Settings) => string> = {
   memory: (s) =>
     `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +
     `A fresh process per library and profile; \`process.memoryUsage()\` after forced GCs, minus the same figures after the library ` +
-    `was loaded and one client had come and gone, divided by the number of clients. Dormouse keeps its fixed buffers in typed ` +
+    `was loaded and one client had come and gone, divided by the number of clients; each figure is the median of ` +
+    `${s.memoryRuns} such processes, taken alternately (one process's figure moves by a few per cent). Dormouse keeps its fixed buffers in typed ` +
     `arrays, whose storage V8 counts under \`arrayBuffers\`, not \`heapUsed\`: the "heap + buffers" row is the fair total. ` +
     `"defaults" is Dormouse's default capacities (2 KiB send and receive buffers, a 2 KiB packet store, 32 records); "small" is what ` +
     `a user would choose for an idle subscriber: \`capacities: { inflight: 1, outbox: 1, storeBytes: 64, incomingQos2: 2, ` +

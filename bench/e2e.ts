@@ -44,8 +44,8 @@ const WINDOW = 20;
 /** Ours as plain JavaScript, as `npm run build` ships it (see bench/bundle.ts); built in main(). */
 let hostBundle: { url: string; dispose: () => void } | null = null;
 const SETTINGS = quick
-  ? { rounds: 3, publishN: [40_000, 10_000, 6_000], publishWarm: 2_000, backlogN: [20_000, 10_000, 5_000], backlogRounds: 3, memoryClients: 1000 }
-  : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000 };
+  ? { rounds: 3, publishN: [40_000, 10_000, 6_000], publishWarm: 2_000, backlogN: [20_000, 10_000, 5_000], backlogRounds: 3, memoryClients: 1000, memoryRuns: 1 }
+  : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000, memoryRuns: 3 };
 
 const results: Result[] = [];
 
@@ -292,7 +292,7 @@ async function memoryPart(): Promise<void> {
   say(`\n3. memory per connected idle client with one subscription (${count} clients in one process, after gc, minus a baseline)`);
   const mosq = await broker();
   try {
-    const measure = async (lib: Lib, profile: 'defaults' | 'small'): Promise<MemoryResult> => {
+    const once = async (lib: Lib, profile: 'defaults' | 'small'): Promise<MemoryResult> => {
       const w = new Worker(lib); // a fresh process each: nothing else in its heap
       try {
         return await w.run<MemoryResult>({ cmd: 'memory', lib, url: mosq.url, count, profile });
@@ -300,9 +300,22 @@ async function memoryPart(): Promise<void> {
         w.close();
       }
     };
-    const peer = await measure('peer', 'defaults');
-    const def = await measure('ours', 'defaults');
-    const small = await measure('ours', 'small');
+    // One process's figure moves by a few per cent from run to run (what V8
+    // compiles and caches while the clients connect lands in the heap too), so
+    // each is the median of SETTINGS.memoryRuns processes, taken alternately.
+    const runs: Record<'peer' | 'def' | 'small', MemoryResult[]> = { peer: [], def: [], small: [] };
+    for (let r = 0; r < SETTINGS.memoryRuns; r++) {
+      runs.peer.push(await once('peer', 'defaults'));
+      runs.def.push(await once('ours', 'defaults'));
+      runs.small.push(await once('ours', 'small'));
+    }
+    const mid = (ms: MemoryResult[]): MemoryResult => {
+      const m = (k: 'heapUsed' | 'arrayBuffers' | 'rss') => median(ms.map((x) => x[k]));
+      return { count: ms[0].count, heapUsed: m('heapUsed'), arrayBuffers: m('arrayBuffers'), rss: m('rss') };
+    };
+    const peer = mid(runs.peer);
+    const def = mid(runs.def);
+    const small = mid(runs.small);
     const per = (m: MemoryResult, k: 'heapUsed' | 'arrayBuffers' | 'rss') => m[k] / m.count;
     const js = (m: MemoryResult) => (m.heapUsed + m.arrayBuffers) / m.count;
     for (const [name, m] of [['defaults', def], ['small', small]] as const) {
