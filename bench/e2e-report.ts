@@ -105,7 +105,7 @@ export const WHY_MISSED: Record<string, string> = {
     'What is left is the read path, and it is the faster client that pays it: the .reads row shows Dormouse making a read ' +
     'system call for every few messages while MQTT.js makes almost none. mosquitto writes the backlog one PUBLISH at a ' +
     'time; MQTT.js, at about 1.7 us of JavaScript per message, finds up to 64 KiB waiting at each read, while Dormouse, ' +
-    'done with a chunk in a few microseconds, reads again as soon as more has arrived (about 6 messages per read). In a ' +
+    'done with a chunk in a few microseconds, reads again as soon as more has arrived (the .reads row: a read every 6 or 7 messages). In a ' +
     'CPU profile of one drain the core and the host are under a fifth of Dormouse\'s busy time; Node\'s native read ' +
     'dispatch and the read calls are most of the rest. Batching reads on purpose would add latency to every message.',
   'e2e.backlog.qos1.cpu':
