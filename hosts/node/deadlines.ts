@@ -3,11 +3,11 @@
 // reconnect, an ack or connect timeout); a Timeout object per client cost
 // about 200 bytes of heap and was re-armed as deadlines moved. Here the
 // deadlines wait in a binary min-heap and one timer is armed for the earliest.
-// Times are performance.now() milliseconds; each client turns its own clock's
+// Times are whole performance.now() milliseconds; each client turns its own clock's
 // deadline into a delay when it schedules.
 
 export interface Deadline {
-  /** performance.now() ms at which fire() is due (kept by the queue). */
+  /** performance.now() ms, whole, at which fire() is due (kept by the queue). */
   dueAt: number;
   /** Position in the queue, -1 while not queued (kept by the queue). */
   queueIndex: number;
@@ -22,7 +22,9 @@ const due: Deadline[] = [];
 
 /** Queue (or move) `d` to fire `delayMs` from now. */
 export function scheduleDeadline(d: Deadline, delayMs: number): void {
-  const at = performance.now() + Math.max(0, delayMs);
+  // Whole milliseconds (rounded up: never early): V8 keeps a small integer in
+  // the client's own field, a fraction in a 16-byte number box per client.
+  const at = Math.ceil(performance.now() + Math.max(0, delayMs));
   const i = d.queueIndex;
   if (i >= 0) {
     const earlier = at < d.dueAt;
