@@ -53,7 +53,8 @@ const METHOD: Record<string, (s: Settings) => string> = {
     `process, so its \`process.cpuUsage()\` is the client's CPU alone. ${s.publishN.map((n, q) => `QoS ${q}: ${n.toLocaleString('en-US')}`).join(', ')} ` +
     `messages per round after ${s.publishWarm.toLocaleString('en-US')} warm-up messages; QoS 0 ends with one QoS 1 message whose PUBACK ` +
     `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians. The .writes and .reads rows are ` +
-    `the client process's write and read system calls per message over the same run (Linux \`/proc/self/io\`).`,
+    `the client process's write and read system calls per message over the same run (Linux \`/proc/self/io\`). "mosquitto busy" ` +
+    `in the notes is the broker's CPU time over the same measured window, as a share of one core (\`/proc/PID/sched\`).`,
   backlog: (s) =>
     `A persistent session (MQTT 3.1.1, clean session off) subscribes, disconnects, and ${s.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages are published to it ` +
     `(mosquitto \`max_queued_messages 100000\`, \`queue_qos0_messages true\`). The subscriber, in its own process, then connects; ` +
@@ -62,7 +63,7 @@ const METHOD: Record<string, (s: Settings) => string> = {
     `here (with its default, 16, the core holds messages back and reconnects each time PUBRELs free room: correct, but slow for a ` +
     `backlog). Dormouse delivers a QoS 2 message on its PUBLISH (after storing its id), MQTT.js on its PUBREL, so ` +
     `Dormouse's window ends only once every PUBREL has been answered: both windows hold the whole exchange. ` +
-    `${s.backlogRounds} alternating rounds, medians; .writes and .reads as in part 1.`,
+    `${s.backlogRounds} alternating rounds, medians; .writes, .reads and mosquitto's busy share as in part 1.`,
   memory: (s) =>
     `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +
     `A fresh process per library and profile; \`process.memoryUsage()\` after forced GCs, minus the same figures after the library ` +
@@ -102,7 +103,9 @@ export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos1.cpu': SYSCALL_BOUND,
   'e2e.publish.qos2.cpu': SYSCALL_BOUND,
   'e2e.backlog.qos0.cpu':
-    'What is left is the read path, and it is the faster client that pays it: the .reads row shows Dormouse making a read ' +
+    'The broker is the limit here: with Dormouse, mosquitto is busy close to a whole core over the drain (the note on ' +
+    'e2e.backlog.qos0.rate), so the backlog arrives no faster than mosquitto writes it, and what Dormouse spends beyond its ' +
+    'JavaScript is the read path of a client that waits for data: the .reads row shows it making a read ' +
     'system call for every few messages while MQTT.js makes almost none. mosquitto writes the backlog one PUBLISH at a ' +
     'time; MQTT.js, at about 1.7 us of JavaScript per message, finds up to 64 KiB waiting at each read, while Dormouse, ' +
     'done with a chunk in a few microseconds, reads again as soon as more has arrived (the .reads row: a read every 6 or 7 messages). In a ' +
@@ -112,7 +115,8 @@ export const WHY_MISSED: Record<string, string> = {
     'The read path of e2e.backlog.qos0.cpu, plus the PUBACKs: Dormouse acknowledges a chunk of PUBLISHes in one write ' +
     '(the .writes row) where MQTT.js writes each PUBACK alone; its reads are the faster client\'s many small ones.',
   'e2e.backlog.qos2.rate':
-    'Broker-bound: ' + MOSQUITTO_LOOP + ' A QoS 2 delivery is two packets from the client (PUBREC, PUBCOMP), each a trip ' +
+    'Broker-bound: mosquitto is busy close to a whole core over the drain with either client (the note above), so neither ' +
+    'client can drain faster. ' + MOSQUITTO_LOOP + ' A QoS 2 delivery is two packets from the client (PUBREC, PUBCOMP), each a trip ' +
     'through mosquitto\'s loop; a trace of the drain shows PUBRELs arriving one per read, each answered at once (the ' +
     '.writes and .reads rows: Dormouse\'s write calls per message are under half of MQTT.js\'s, which writes each ' +
     'PUBREC and PUBCOMP on its own). ' +

@@ -6,6 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { drive } from './e2e-driver.js';
+import { processCpuMs } from './proc-cpu.js';
 
 export type Lib = 'ours' | 'peer';
 
@@ -18,6 +19,8 @@ export interface PublishCommand {
   warm: number;
   window: number;
   payloadBytes: number;
+  /** mosquitto's process id, to sample its CPU over the measured window; null when not found. */
+  brokerPid: number | null;
 }
 
 export interface DrainCommand {
@@ -26,6 +29,7 @@ export interface DrainCommand {
   url: string;
   clientId: string;
   n: number;
+  brokerPid: number | null;
 }
 
 export interface MemoryCommand {
@@ -46,6 +50,8 @@ export interface Timing {
   /** read(2)/write(2)-family system calls of this process during the run (Linux /proc/self/io); NaN elsewhere. */
   readCalls: number;
   writeCalls: number;
+  /** CPU time mosquitto used over the same window (ms); NaN where /proc is missing. */
+  brokerCpuMs: number;
 }
 
 export interface MemoryResult {
@@ -125,7 +131,8 @@ function ioCalls(): { r: number; w: number } {
   }
 }
 
-function measure<T>(run: () => Promise<T>): Promise<Timing> {
+function measure<T>(run: () => Promise<T>, brokerPid: number | null): Promise<Timing> {
+  const b0 = processCpuMs(brokerPid);
   const io0 = ioCalls();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
@@ -133,8 +140,9 @@ function measure<T>(run: () => Promise<T>): Promise<Timing> {
     const ns = Number(process.hrtime.bigint() - t0);
     const cpu = process.cpuUsage(cpu0);
     const io = ioCalls();
+    const b1 = processCpuMs(brokerPid);
     // Two of the reads are the /proc reads themselves.
-    return { ms: ns / 1e6, cpuUs: cpu.user + cpu.system, readCalls: io.r - io0.r - 2, writeCalls: io.w - io0.w };
+    return { ms: ns / 1e6, cpuUs: cpu.user + cpu.system, readCalls: io.r - io0.r - 2, writeCalls: io.w - io0.w, brokerCpuMs: b1 - b0 };
   });
 }
 
@@ -150,7 +158,7 @@ async function publishRun(c: PublishCommand): Promise<Timing> {
     // QoS 0 has no ack: a QoS 1 message behind the run is acknowledged only
     // once the broker has read everything before it on this connection.
     if (c.qos === 0) await sentinel();
-  });
+  }, c.brokerPid);
   await h.end();
   return t;
 }
@@ -191,7 +199,7 @@ async function drainRun(c: DrainCommand): Promise<Timing> {
     } finally {
       clearTimeout(timer);
     }
-  });
+  }, c.brokerPid);
   // Let the last QoS 2 release (PUBREL/PUBCOMP) finish before leaving.
   await new Promise((r) => setTimeout(r, 150));
   await end();

@@ -72,14 +72,15 @@ class Rounds {
     reads: { ours: [], peer: [] }, brokerBusy: { ours: [], peer: [] },
   };
 
-  /** One run of n messages; brokerBusy is mosquitto's share of a core over it. */
-  add(lib: Lib, n: number, t: Timing, brokerBusy: number): void {
+  /** One run of n messages. */
+  add(lib: Lib, n: number, t: Timing): void {
     const s = this.#samples;
     s.rate[lib].push(n / (t.ms / 1000));
     s.cpu[lib].push(t.cpuUs / n);
     s.writes[lib].push(t.writeCalls / n);
     s.reads[lib].push(t.readCalls / n);
-    s.brokerBusy[lib].push(brokerBusy);
+    // mosquitto's share of one core over the measured window (sampled by the worker at its start and end).
+    s.brokerBusy[lib].push(t.brokerCpuMs / t.ms);
   }
 
   median(series: Series, lib: Lib): number {
@@ -170,17 +171,6 @@ function pidOf(m: MosquittoHandle): number | null {
   return null;
 }
 
-/** User + system CPU of a process in ms, from /proc (Linux); NaN elsewhere. */
-function processCpuMs(pid: number | null): number {
-  if (pid === null) return NaN;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return NaN;
-  }
-}
-
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
 
 // ------------------------------------------------------------ 1. publish throughput
@@ -197,11 +187,8 @@ async function publishPart(): Promise<void> {
       for (let r = 0; r < SETTINGS.rounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
-          const b0 = processCpuMs(brokerPid);
-          const t0 = Date.now();
-          const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16 });
-          // The broker's share of one core over the whole command (warm-up included: same load).
-          rounds.add(lib, n, t, (processCpuMs(brokerPid) - b0) / (Date.now() - t0));
+          const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16, brokerPid });
+          rounds.add(lib, n, t);
         }
       }
       const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
@@ -259,17 +246,15 @@ async function backlogPart(): Promise<void> {
         await persistentSubscription(mosq.url, ids[lib], topic(lib), qos);
         // Warm-up round (not measured): JIT, the library's code paths.
         await fill(mosq.url, topic(lib), qos, 2000);
-        await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n: 2000 });
+        await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n: 2000, brokerPid });
       }
       const rounds = new Rounds();
       for (let r = 0; r < SETTINGS.backlogRounds; r++) {
         const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const lib of order) {
           await fill(mosq.url, topic(lib), qos, n);
-          const b0 = processCpuMs(brokerPid);
-          const t = await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n });
-          // The drain's own time: the worker's measured window plus the 150 ms it waits for the last releases.
-          rounds.add(lib, n, t, (processCpuMs(brokerPid) - b0) / (t.ms + 150));
+          const t = await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n, brokerPid });
+          rounds.add(lib, n, t);
         }
       }
       const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
