@@ -230,7 +230,21 @@ for (const v of VERSIONS) corpora.set(v, buildCorpus(rng, v));
 // Mostly roomy limits (so mutations reach the packet parsers), sometimes tight ones (so the size checks fire).
 const LIMITS: ReadonlyArray<[number, number]> = [[4096, 4096], [4096, 4096], [4096, 4096], [300_000, 300_000], [300_000, 300_000], [2048, 512], [64, 64], [8, 8]];
 const decoders = new Map<ProtocolVersion, PacketDecoder[]>();
-for (const v of VERSIONS) decoders.set(v, LIMITS.map(([bufferSize, maxPacketSize]) => new PacketDecoder({ version: v, bufferSize, maxPacketSize })));
+// And one per version as the client uses it: a region of a larger view (the
+// client's one byte view), with guard bytes on both sides that no input may touch.
+const GUARD = 61;
+const shared = new Uint8Array(GUARD + 2048 + GUARD).fill(0xa5);
+const inRegion = new Set<PacketDecoder>();
+for (const v of VERSIONS) {
+  const list = LIMITS.map(([bufferSize, maxPacketSize]) => new PacketDecoder({ version: v, bufferSize, maxPacketSize }));
+  const region = new PacketDecoder({ version: v, buffer: shared, bufferOffset: GUARD, bufferSize: 2048 });
+  inRegion.add(region);
+  decoders.set(v, [...list, region]);
+}
+function guardsIntact(): boolean {
+  for (let k = 0; k < GUARD; k++) if (shared[k] !== 0xa5 || shared[shared.length - 1 - k] !== 0xa5) return false;
+  return true;
+}
 
 console.log(`fuzz: seed ${SEED}, ${COUNT.toLocaleString('en-US')} inputs (replay: npm run fuzz -- --seed ${SEED} --count ${COUNT})`);
 
@@ -246,6 +260,7 @@ function one(i: number): void {
   stats.bytes += input.length;
   try {
     drive(rng, d, input, kind, true);
+    if (inRegion.has(d) && !guardsIntact()) throw new FuzzFailure('a decoder given a region of a view wrote outside it');
   } catch (e) {
     if (!(e instanceof FuzzFailure)) throw e;
     console.error(`\nFAIL at input ${i} (seed ${SEED}, ${KIND_NAMES[kind]}, decoder version ${d.version}, bufferSize/maxPacketSize ${d.maxPacketSize}):`);
