@@ -146,7 +146,7 @@ const STREAM_EVENTS = 'close,data,drain,end,error,finish,prefinish,readable';
 /**
  * Give a new socket's listener table a slot for 'connect' as well, before any
  * listener of ours is added. Only when the table holds exactly the events above
- * (as in Node 20 and 22); on any other Node it is left as it is.
+ * (as in Node 20, checked); on any other Node it is left as it is.
  */
 function withConnectSlot(socket: net.Socket): void {
   const s = socket as unknown as { _events?: Record<string, unknown> };
