@@ -198,45 +198,27 @@ function int(s: string): number {
   return /^-?\d+$/.test(s) ? Number(s) : NaN;
 }
 
-interface State {
+/**
+ * What the parser collects. Fields named as in the parsed options take their
+ * types (and meanings) from there; the rest are the raw pieces the parser turns
+ * into url, will and protocolVersion at the end.
+ */
+interface State
+  extends Pick<CommonOptions, 'clientId' | 'clientIdPrefix' | 'keepalive' | 'cleanSession' | 'username' | 'password' | 'tls' | 'properties' | 'sessionFile' | 'debug' | 'quiet'>,
+    Pick<SubOptions, 'topics' | 'qos' | 'filterOut' | 'unsubscribe' | 'count' | 'timeoutSec' | 'verbose' | 'noEol' | 'noRetained' | 'exitAfterSubscribe' | 'retainedOnly' | 'removeRetained'>,
+    Pick<PubOptions, 'retain'>,
+    Partial<Pick<PubOptions, 'message' | 'repeat' | 'repeatDelayMs'>> {
   command: CliCommand;
   host?: string;
   port?: number;
   urlScheme?: Scheme;
   ws: boolean;
-  clientId?: string;
-  clientIdPrefix?: string;
-  keepalive: number;
-  cleanSession: boolean;
   version?: 4 | 5;
   sessionExpiry?: number;
-  username?: string;
-  password?: string;
   willTopic?: string;
   willPayload?: string;
   willQos?: QoS;
   willRetain: boolean;
-  tls: TlsFileOptions;
-  properties: CliProperty[];
-  sessionFile?: string;
-  debug: boolean;
-  quiet: boolean;
-  topics: string[];
-  message?: PubMessageSource;
-  qos: QoS;
-  retain: boolean;
-  repeat?: number;
-  repeatDelayMs?: number;
-  filterOut: string[];
-  unsubscribe: string[];
-  count?: number;
-  timeoutSec?: number;
-  verbose: boolean;
-  noEol: boolean;
-  noRetained: boolean;
-  exitAfterSubscribe: boolean;
-  retainedOnly: boolean;
-  removeRetained: boolean;
 }
 
 type Handler = (s: State, args: readonly string[], flag: string) => void;
