@@ -155,19 +155,16 @@ export class SessionState {
 
   /**
    * The one ArrayBuffer behind every table. A client puts its own fixed
-   * buffers in it too (`extraWords` 32-bit words at `extraWordsAt`, then
-   * `extraBytes` bytes at `extraBytesAt`, the end of `arena`, at its index
-   * `extraBytesIndex`): each ArrayBuffer costs an object on the heap however
-   * small it is, and so does each view.
+   * buffers in it too (`extraWords` 32-bit words at byte `extraWordsAt`, then
+   * `extraBytes` bytes at the end of `arena`, from its index `extraBytesIndex`):
+   * each ArrayBuffer costs an object on the heap however small it is, and so
+   * does each view.
    */
   get buffer(): ArrayBuffer {
     return this.records.buffer as ArrayBuffer;
   }
   get extraWordsAt(): number {
     return this.records.byteLength;
-  }
-  get extraBytesAt(): number {
-    return this.arena.byteOffset + this.extraBytesIndex;
   }
   get extraBytesIndex(): number {
     return this.subBytesAt + this.caps.subscriptionBytes;
