@@ -43,7 +43,7 @@ import type {
   UnsubscribePacket,
   Will,
 } from '../modules/mqtt/index.js';
-import { hasWildcard, isValidTopicFilter, isValidTopicName, topicMatches } from './topic-match.js';
+import { hasWildcard, isValidTopicFilter, isValidTopicName, topicMatches } from '../modules/mqtt/topic-match.js';
 
 export interface BrokerOptions {
   /** Messages a session may hold waiting (offline, or inflight window full). Default 1000. */

@@ -45,7 +45,7 @@ import { PacketType, type Packet, type Properties, type QoS } from '../../module
 import { publishErrorMessage, PublishError } from '../../modules/session/client.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { SnapshotStore } from '../../modules/session/ports.js';
-import { topicMatches } from '../../sim/topic-match.js';
+import { topicMatches } from '../../modules/mqtt/topic-match.js';
 
 /**
  * Fixed for every CLI run: the snapshot's configuration hash covers them, so

@@ -1,4 +1,4 @@
-// The codec's public surface: types, constants, encoder, streaming decoder, UTF-8.
+// The codec's public surface: types, constants, encoder, streaming decoder, UTF-8, topic filters.
 export * from './types.js';
 export * from './constants.js';
 export {
@@ -28,3 +28,4 @@ export {
 } from './decode.js';
 export type { DecodeError, PacketDecoderOptions } from './decode.js';
 export { Utf8Status, utf8Check, utf8Decode, utf8Length, utf8Read, utf8Write } from './utf8.js';
+export { hasWildcard, isValidTopicFilter, isValidTopicName, topicMatches } from './topic-match.js';

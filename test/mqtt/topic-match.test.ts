@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasWildcard, isValidTopicFilter, isValidTopicName, topicMatches } from '../../sim/topic-match.js';
+import { hasWildcard, isValidTopicFilter, isValidTopicName, topicMatches } from '../../modules/mqtt/topic-match.js';
 import { Prng } from '../support/prng.js';
 
 // A plain reference: split into levels and compare level by level (MQTT 5.0 4.7).
