@@ -26,14 +26,18 @@ describe('deadline queue', () => {
     const log: Array<[string, number]> = [];
     const all = Array.from({ length: 200 }, (_, i) => entry(`d${i}`, log));
     const t0 = performance.now();
+    // `wanted` is the due time asked for, in ms after t0: a delay counts from
+    // the call, and a pause (GC, a busy machine) between two calls moves it.
     for (const d of all) {
-      d.wanted = rng.int(0, 120);
-      scheduleDeadline(d, d.wanted);
+      const delay = rng.int(0, 120);
+      d.wanted = performance.now() - t0 + delay;
+      scheduleDeadline(d, delay);
     }
     // Move 40 (earlier or later) and cancel 30.
     for (const d of all.slice(0, 40)) {
-      d.wanted = rng.int(0, 120);
-      scheduleDeadline(d, d.wanted - (performance.now() - t0));
+      const elapsed = performance.now() - t0;
+      d.wanted = Math.max(rng.int(0, 120), elapsed);
+      scheduleDeadline(d, d.wanted - elapsed);
     }
     const cancelled = new Set(all.slice(40, 70).map((d) => d.name));
     for (const d of all.slice(40, 70)) cancelDeadline(d);
@@ -50,7 +54,7 @@ describe('deadline queue', () => {
       const d = byName.get(n)!;
       // Node's timer clock counts whole milliseconds: up to 1 ms early is allowed (and documented).
       expect(at - t0).toBeGreaterThanOrEqual(d.wanted - 1.5);
-      expect(d.wanted).toBeGreaterThanOrEqual(lastWanted - 1); // in order (ties within the same ms in any order)
+      expect(d.wanted).toBeGreaterThanOrEqual(lastWanted - 1); // in order (due times are whole ms, rounded up: ties within 1 ms in any order)
       lastWanted = Math.max(lastWanted, d.wanted);
     }
   });
