@@ -30,6 +30,7 @@ import type { PublishPacket } from '../../modules/mqtt/types.js';
 
 import type { RtcMemory } from './platform.js';
 import { RtcSnapshotStore, NvsSnapshotStore, PreferredStore } from './stores.js';
+import { RtcLayout, rtcRegion } from './rtc-layout.js';
 import { TcpTransport } from './transport.js';
 import { DeadlineTimer } from './timer-host.js';
 
@@ -48,6 +49,8 @@ const nvsEvery = whole(config.nvsEvery, 1);
 const clock = (): number => Date.now();
 
 const rtc: RtcMemory = { byteLength: rtcLength(), read: rtcRead, write: rtcWrite };
+// The session snapshot owns its range of the RTC region (rtc-layout.ts); other records share the rest.
+const sessionRtc = rtcRegion(rtc, RtcLayout.session);
 
 // Sized for a sensor that publishes a few readings per wake and subscribes to
 // nothing much, so the largest snapshot fits one RTC slot (about 2 KiB of the
@@ -71,7 +74,7 @@ function wake(): void {
   const cause = wakeCause();
   trace(`dormouse: wake cause ${cause}\n`);
 
-  const rtcStore = new RtcSnapshotStore(rtc);
+  const rtcStore = new RtcSnapshotStore(sessionRtc);
   const largest = snapshotCapacity(capacities, clientId.length);
   if (largest > rtcStore.capacity)
     throw new RangeError(`snapshots of up to ${largest} bytes do not fit an RTC slot of ${rtcStore.capacity}: lower the capacities`);
