@@ -78,7 +78,7 @@ function runAndKill(location: string, delayMs: number): Promise<number> {
     let out = '';
     let err = '';
     let firstCounter = -1;
-    const guard = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`writer never got ready: ${err}`)); }, 5000);
+    const guard = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`writer never got ready: ${err}`)); }, 20_000);
     child.stdout!.setEncoding('utf8');
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => { err += d; });
@@ -133,8 +133,8 @@ async function killLoop(seed: number, kills: number): Promise<void> {
 describe('FileSnapshotStore under SIGKILL', () => {
   it('keeps a complete image through 10 random kills (seed 1)', async () => {
     await killLoop(1, 10);
-  }, 9000);
+  }, 60_000);
   it('keeps a complete image through 10 random kills (seed 2)', async () => {
     await killLoop(2, 10);
-  }, 9000);
+  }, 60_000);
 });
