@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
-import { ClientEvent, DropReason, OutboxPolicy, type ClientHooks, type SnapshotStore } from '../../modules/session/ports.js';
+import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest } from '../../modules/session/ports.js';
 import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
@@ -47,6 +47,20 @@ export interface ConnectOptions extends TransportOptions {
   reconnect?: ReconnectOptions;
   receiveBufferSize?: number;
   sendBufferSize?: number;
+  /**
+   * Dormouse: MQTT 5 enhanced authentication (MQTT.js: properties.authenticationMethod
+   * and authenticationData, which work too). `data` may be a function, called at each
+   * connection attempt, so each CONNECT can carry a fresh nonce.
+   */
+  authentication?: { method: string; data?: Uint8Array | string | (() => Uint8Array | string | undefined) };
+  /**
+   * The application's side of enhanced authentication (MQTT.js: handleAuth). Called
+   * with each AUTH 0x18 the server sends (return the next Authentication Data, or a
+   * promise of it) and with the final success, reasonCode 0 (its data is, say, SCRAM's
+   * server signature: throw or reject to refuse it). A throw or rejection aborts: the
+   * connection closes and the next attempt waits about the backoff cap.
+   */
+  authenticate?: (step: AuthStep) => Uint8Array | string | undefined | void | Promise<Uint8Array | string | undefined | void>;
   /** Random source for the backoff jitter; Math.random by default. */
   random?: () => number;
   /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
@@ -56,6 +70,37 @@ export interface ConnectOptions extends TransportOptions {
    * its session durable first) and read from ('receive') the transport. The CLI's -d decodes them.
    */
   trace?: (direction: 'send' | 'receive', bytes: Uint8Array) => void;
+}
+
+/** One step of an enhanced authentication exchange, as the `authenticate` handler sees it. */
+export interface AuthStep {
+  /** 0x18: the server continues the exchange; 0x00: it succeeded. */
+  reasonCode: number;
+  method: string;
+  /** The server's Authentication Data, if any. */
+  data: Buffer | undefined;
+  /** true during a re-authentication (client.reauthenticate), false while connecting. */
+  reauthentication: boolean;
+}
+
+/** What `subscribe` resolves to, per filter: the granted QoS, or the failure code (>= 0x80), as MQTT.js's granted list. */
+export interface Granted {
+  topic: string;
+  qos: number;
+}
+
+/** What `unsubscribe` resolves to, per filter: the UNSUBACK reason code (MQTT 5; 0 in 3.1.1; 0x11: no subscription existed). */
+export interface Unsubscribed {
+  topic: string;
+  reasonCode: number;
+}
+
+/** Per-filter subscription options, as MQTT.js: qos, nl (no local), rap (retain as published), rh (retain handling). */
+export interface SubscribeOptions {
+  qos?: QoS;
+  nl?: boolean;
+  rap?: boolean;
+  rh?: 0 | 1 | 2;
 }
 
 export interface PublishOptions {
@@ -170,6 +215,12 @@ export class NodeClient extends EventEmitter {
   #unsubs: Map<string, Waiter[]> | null = null;
   #ended = false;
   #ending: Array<() => void> | null = null;
+  #authenticate: ConnectOptions['authenticate'];
+  #authMethod = '';
+  /** Connection attempts so far: an authentication answer for an earlier connection is not sent on a later one. */
+  #attempt = 0;
+  /** The re-authentication waiting for the server's AUTH 0x00, if any. */
+  #reauth: Waiter | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -204,7 +255,10 @@ export class NodeClient extends EventEmitter {
       reconnect,
       autoReconnect: options.reconnectPeriod !== 0,
       connectTimeoutMs: options.connectTimeout ?? 30000,
+      authentication: authenticationOptions(options),
     };
+    this.#authenticate = options.authenticate;
+    this.#authMethod = coreOptions.authentication?.method ?? options.properties?.authenticationMethod ?? '';
     // With a trace, the hooks that wrap send; without, the plain ones: nothing added per send.
     const hooks = (this.#link = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this));
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
@@ -250,37 +304,106 @@ export class NodeClient extends EventEmitter {
     return acknowledged;
   }
 
-  /** Subscribe; resolves with the granted QoS (or failure code) per filter, as MQTT.js's granted list. */
+  /**
+   * Subscribe, as MQTT.js: a filter, a list of filters (all with `opts`), or an
+   * object of filter -> options. One SUBSCRIBE carries them all. Resolves with
+   * the granted QoS (or failure code, >= 0x80) per filter, in the order given;
+   * rejects, having sent nothing, when the filters are not valid or the packet
+   * would be larger than the server accepts (its Maximum Packet Size).
+   */
   subscribe(
-    topic: string | string[] | Record<string, { qos: QoS }>,
-    opts: { qos?: QoS } = {},
-    callback?: (err: Error | null, granted?: Array<{ topic: string; qos: number }>) => void,
-  ): Promise<Array<{ topic: string; qos: number }>> {
-    const list: Array<[string, QoS]> =
-      typeof topic === 'string' ? [[topic, opts.qos ?? 0]]
-      : Array.isArray(topic) ? topic.map((t) => [t, opts.qos ?? 0] as [string, QoS])
-      : Object.entries(topic).map(([t, o]) => [t, o.qos] as [string, QoS]);
-    const waits = list.map(([t, qos]) => {
-      const p = new Promise<number>((resolve, reject) => push((this.#subs ??= new Map()), t, { resolve, reject }));
-      this.core.subscribe(t, qos, this.#now());
-      return p.then((code) => ({ topic: t, qos: code }));
+    topic: string | string[] | Record<string, SubscribeOptions>,
+    opts: SubscribeOptions | ((err: Error | null, granted?: Granted[]) => void) = {},
+    callback?: (err: Error | null, granted?: Granted[]) => void,
+  ): Promise<Granted[]> {
+    if (typeof opts === 'function') {
+      callback = opts;
+      opts = {};
+    }
+    const o = opts;
+    const req = (t: string, x: SubscribeOptions): SubscribeRequest => ({
+      topic: t,
+      qos: x.qos ?? o.qos ?? 0,
+      noLocal: x.nl ?? o.nl,
+      retainAsPublished: x.rap ?? o.rap,
+      retainHandling: x.rh ?? o.rh,
     });
-    this.#schedule();
-    const all = Promise.all(waits);
-    if (callback) all.then((g) => callback(null, g), (e) => callback(e));
+    const list: SubscribeRequest[] =
+      typeof topic === 'string' ? [req(topic, o)]
+      : Array.isArray(topic) ? topic.map((t) => req(t, o))
+      : Object.entries(topic ?? {}).map(([t, x]) => req(t, x ?? {}));
+    const all = this.#subCall(list.map((r) => r.topic), (this.#subs ??= new Map()), () => this.core.subscribeMany(list, this.#now()))
+      .then((codes) => codes.map((qos, k) => ({ topic: list[k].topic, qos })));
+    if (callback) {
+      const cb = callback;
+      all.then((g) => cb(null, g), (e: Error) => cb(e));
+    }
     return all;
   }
 
-  unsubscribe(topic: string | string[], callback?: (err?: Error) => void): Promise<void> {
+  /**
+   * Unsubscribe, as MQTT.js: a filter or a list, in one UNSUBSCRIBE, whether or
+   * not this client subscribed them (the broker may hold one from an earlier
+   * session). Resolves with each filter's UNSUBACK reason code (MQTT 5).
+   */
+  unsubscribe(
+    topic: string | string[],
+    opts?: { properties?: Properties } | ((err?: Error | null, result?: Unsubscribed[]) => void),
+    callback?: (err?: Error | null, result?: Unsubscribed[]) => void,
+  ): Promise<Unsubscribed[]> {
+    if (typeof opts === 'function') callback = opts;
     const list = typeof topic === 'string' ? [topic] : topic;
-    const waits = list.map((t) => {
-      if (!this.core.unsubscribe(t, this.#now())) return Promise.resolve();
-      return new Promise<number>((resolve, reject) => push((this.#unsubs ??= new Map()), t, { resolve, reject })).then(() => {});
-    });
-    this.#schedule();
-    const all = Promise.all(waits).then(() => {});
-    if (callback) all.then(() => callback(), callback);
+    const all = this.#subCall(list, (this.#unsubs ??= new Map()), () => this.core.unsubscribeMany(list, this.#now()))
+      .then((codes) => codes.map((reasonCode, k) => ({ topic: list[k], reasonCode })));
+    if (callback) {
+      const cb = callback;
+      all.then((r) => cb(null, r), (e: Error) => cb(e));
+    }
     return all;
+  }
+
+  /** Wait for each filter's answer; `send` asks the core (a throw sends nothing and rejects). */
+  #subCall(topics: string[], map: Map<string, Waiter[]>, send: () => number): Promise<number[]> {
+    // Waiters first: the core answers a filter it already holds within the call.
+    const added: Array<[string, Waiter]> = [];
+    const waits = (Array.isArray(topics) ? topics : []).map(
+      (t) => new Promise<number>((resolve, reject) => {
+        const w = { resolve, reject };
+        added.push([t, w]);
+        push(map, t, w);
+      }),
+    );
+    try {
+      send();
+    } catch (e) {
+      for (const [t, w] of added) remove(map, t, w);
+      this.#dropEmptyWaiters();
+      return Promise.reject(e as Error);
+    } finally {
+      this.#schedule();
+    }
+    return Promise.all(waits);
+  }
+
+  #dropEmptyWaiters(): void {
+    if (this.#subs?.size === 0) this.#subs = null;
+    if (this.#unsubs?.size === 0) this.#unsubs = null;
+  }
+
+  /**
+   * MQTT 5: authenticate again on the open connection (AUTH 0x19 with `data`);
+   * the `authenticate` handler answers the server's challenges. Resolves when the
+   * server says it succeeded; rejects if the connection ends first.
+   */
+  reauthenticate(data?: Uint8Array | string): Promise<void> {
+    try {
+      this.core.reauthenticate(authBytes(data), this.#now());
+    } catch (e) {
+      return Promise.reject(e as Error);
+    } finally {
+      this.#schedule();
+    }
+    return new Promise<void>((resolve, reject) => { this.#reauth = { resolve: () => resolve(), reject }; });
   }
 
   /** Disconnect cleanly; unacknowledged work stays in the session (and its file). */
@@ -417,6 +540,7 @@ export class NodeClient extends EventEmitter {
   #event(kind: ClientEvent, a: number, b: number, detail?: unknown): void {
     switch (kind) {
       case ClientEvent.Connecting:
+        this.#attempt++;
         if (a > 0 || this.core.metrics[Metric.Reconnects] > 0) this.emit('reconnect');
         break;
       case ClientEvent.Connected:
@@ -424,6 +548,10 @@ export class NodeClient extends EventEmitter {
         this.emit('connect', { sessionPresent: a === 1, returnCode: 0 });
         break;
       case ClientEvent.Disconnected:
+        if (this.#reauth) {
+          this.#reauth.reject(new Error('the connection ended before the re-authentication finished'));
+          this.#reauth = null;
+        }
         if (this.connected) {
           this.connected = false;
           this.emit('offline');
@@ -431,7 +559,8 @@ export class NodeClient extends EventEmitter {
         this.emit('close');
         break;
       case ClientEvent.Refused: {
-        const err = Object.assign(new Error(`connection refused: ${refusalText(a, this.core.version)}`), { code: a });
+        const text = typeof detail === 'string' ? detail : refusalText(a, this.core.version);
+        const err = Object.assign(new Error(`connection refused: ${text}`), { code: a });
         this.#error(err);
         break;
       }
@@ -447,15 +576,18 @@ export class NodeClient extends EventEmitter {
         const err = new DropError(a, b as DropReason, code);
         const w = this.#acks?.take(a);
         if (w) this.#settle(w, err);
-        this.emit('drop', { token: a, reason: b, text: err.message });
+        this.emit('drop', { token: a, reason: b, reasonCode: code, text: err.message });
         break;
       }
       case ClientEvent.Subscribed: {
+        // Every call waiting on this filter gets its latest answer: a filter
+        // subscribed twice before its SUBACK is answered once.
         const subs = this.#subs;
         if (!subs) break;
-        const w = shift(subs, detail as string);
+        const list = subs.get(detail as string);
+        subs.delete(detail as string);
         if (subs.size === 0) this.#subs = null;
-        w?.resolve(b);
+        if (list) for (const w of list) w.resolve(b);
         break;
       }
       case ClientEvent.SubscriptionDowngraded:
@@ -464,9 +596,10 @@ export class NodeClient extends EventEmitter {
       case ClientEvent.Unsubscribed: {
         const unsubs = this.#unsubs;
         if (!unsubs) break;
-        const w = shift(unsubs, detail as string);
+        const list = unsubs.get(detail as string);
+        unsubs.delete(detail as string);
         if (unsubs.size === 0) this.#unsubs = null;
-        w?.resolve(0);
+        if (list) for (const w of list) w.resolve(b);
         break;
       }
       case ClientEvent.SessionLost:
@@ -481,7 +614,54 @@ export class NodeClient extends EventEmitter {
       case ClientEvent.KeepaliveTimeout:
         this.#error(new Error('keepalive timeout: no PINGRESP, the connection was half-open'));
         break;
+      case ClientEvent.PublishDowngraded:
+        this.emit('publishDowngrade', { token: a, requested: 2, granted: b });
+        break;
+      case ClientEvent.ClosedBeforeConnack:
+        this.#error(Object.assign(
+          new Error('the broker closed the connection before CONNACK: it may not speak MQTT 5 (RabbitMQ 3.10 speaks only 3.1.1); try protocolVersion 4'),
+          { code: 'ECLOSEDBEFORECONNACK' },
+        ));
+        break;
+      case ClientEvent.Auth:
+        this.#onAuth(a, b === 1, detail as Uint8Array | undefined);
+        break;
     }
+  }
+
+  /** The server's side of an enhanced authentication step: ask the handler, answer the core outside its call. */
+  #onAuth(reasonCode: number, reauthentication: boolean, data: Uint8Array | undefined): void {
+    const attempt = this.#attempt;
+    const handler = this.#authenticate;
+    const step: AuthStep = { reasonCode, method: this.#authMethod, data: data ? Buffer.from(data) : undefined, reauthentication };
+    Promise.resolve()
+      .then(() => {
+        if (handler) return handler(step);
+        if (reasonCode === 0x18) throw new Error('the server continues the authentication (AUTH 0x18) and no `authenticate` handler was given');
+        return undefined;
+      })
+      .then(
+        (reply) => {
+          if (attempt !== this.#attempt || this.#ended) return;
+          if (reasonCode === 0x18) {
+            try {
+              this.core.continueAuthentication(authBytes(reply ?? undefined), this.#now());
+            } catch { /* the exchange ended meanwhile (connection lost) */ }
+            this.#schedule();
+          } else if (reauthentication && this.#reauth) {
+            this.#reauth.resolve(0);
+            this.#reauth = null;
+          }
+        },
+        (e: Error) => {
+          if (attempt !== this.#attempt || this.#ended) return;
+          this.#reauth?.reject(e);
+          this.#reauth = null;
+          this.core.abortAuthentication(this.#now());
+          this.#schedule();
+          this.#error(Object.assign(new Error(`authentication aborted: ${e?.message ?? e}`), { cause: e }));
+        },
+      );
   }
 
   #settle(w: PendingAck, err: Error | null): void {
@@ -598,6 +778,25 @@ function withoutExpiry(p: Properties | undefined): Properties | undefined {
   return Object.keys(rest).length ? rest : undefined;
 }
 
+function authenticationOptions(o: ConnectOptions): AuthenticationOptions | undefined {
+  const a = o.authentication;
+  if (!a) return undefined; // properties.authenticationMethod, if given, is read by the core
+  const d = a.data;
+  return { method: a.method, initialData: typeof d === 'function' ? () => authBytes(d()) : authBytes(d) };
+}
+
+function authBytes(d: Uint8Array | string | undefined | void): Uint8Array | undefined {
+  return typeof d === 'string' ? Buffer.from(d) : (d ?? undefined);
+}
+
+function remove(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
+  const list = map.get(key);
+  if (!list) return;
+  const k = list.indexOf(w);
+  if (k >= 0) list.splice(k, 1);
+  if (list.length === 0) map.delete(key);
+}
+
 function push(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
   const list = map.get(key);
   if (list) list.push(w);
@@ -625,11 +824,4 @@ function rejectAll(map: Map<string, Waiter[]> | null, answer: string): void {
   for (const [filter, list] of map) {
     for (const w of list) w.reject(Object.assign(new Error(`the client ended before the ${answer} for ${JSON.stringify(filter)}`), { code: 'ENDED' }));
   }
-}
-
-function shift(map: Map<string, Waiter[]>, key: string): Waiter | undefined {
-  const list = map.get(key);
-  const w = list?.shift();
-  if (list && list.length === 0) map.delete(key);
-  return w;
 }

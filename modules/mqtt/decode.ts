@@ -677,7 +677,11 @@ export class PacketDecoder {
     if (ackFlags > 1) this.#error(ReasonCode.MalformedPacket, '[MQTT-3.2.2-1] reserved CONNACK flags set');
     const rc = this.#u8();
     const v5 = this.version === ProtocolVersion.V5;
-    if (v5 ? CONNACK_REASONS[rc] !== 1 : rc > 5) this.#error(ReasonCode.ProtocolError, '[MQTT-3.2.2] unknown CONNACK reason code');
+    // A broker that speaks only 3.1.1 may answer an MQTT 5 CONNECT with a
+    // 3.1.1 CONNACK (aedes: 20 02 00 01, no properties): let its return code
+    // through, so the client can say what it means.
+    const legacy = v5 && rc >= 1 && rc <= 5 && this.#p === this.#lim;
+    if (!legacy && (v5 ? CONNACK_REASONS[rc] !== 1 : rc > 5)) this.#error(ReasonCode.ProtocolError, '[MQTT-3.2.2] unknown CONNACK reason code');
     if (ackFlags === 1 && rc !== 0) this.#error(ReasonCode.ProtocolError, '[MQTT-3.2.2-4] Session Present with a non-zero return code');
     const packet: Packet = { type: PacketType.Connack, sessionPresent: ackFlags === 1, reasonCode: rc };
     if (v5 && this.#p < this.#lim) {

@@ -7,8 +7,9 @@
 //   Idle ─start→ Waiting ─deadline→ Opening ─transportOpened→ Connecting ─CONNACK 0→ Connected
 //   any live state ─close/error/timeout→ Waiting (after the backoff delay); end() → Idle
 
-import { PacketType, ProtocolVersion, type ConnackPacket, type Packet, type Properties, type PublishPacket, type QoS, type Will } from '../mqtt/types.js';
-import { encode, encodeAck, encodePublish, publishLayout, publishLength, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
+import { PacketType, ProtocolVersion, type AuthPacket, type ConnackPacket, type Packet, type Properties, type PublishPacket, type QoS, type Subscription, type Will } from '../mqtt/types.js';
+import { encode, encodeAck, encodedLength, encodePublish, publishLayout, publishLength, varintSize, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
+import { isValidTopicFilter } from '../mqtt/topic-match.js';
 import { PacketDecoder, DECODE_PACKET, DECODE_ERROR } from '../mqtt/decode.js';
 import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
 import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
@@ -16,7 +17,7 @@ import { crc32 } from './crc32.js';
 import type { DecodedPublish } from '../mqtt/decode.js';
 import { SessionSnapshot, RestoreStatus, type SessionMeta } from './snapshot.js';
 import { ReconnectPolicy, type ReconnectOptions } from './reconnect.js';
-import { ClientEvent, DropReason, OutboxPolicy, type ClientHooks, type PublishOptions, type RandomSource, type SnapshotStore } from './ports.js';
+import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type PublishOptions, type RandomSource, type SnapshotStore, type SubscribeRequest } from './ports.js';
 
 export const enum ConnState {
   Idle = 0,
@@ -99,6 +100,13 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** PINGRESP (or any packet) must arrive within this after PINGREQ. Default 10000 ms, at most the keepalive. */
   pingTimeoutMs?: number;
+  /**
+   * MQTT 5 enhanced authentication: the method (and first data) for CONNECT;
+   * the server's challenges arrive as Auth events, answered with
+   * continueAuthentication. `properties.authenticationMethod`/`authenticationData`
+   * (MQTT.js's way) mean the same.
+   */
+  authentication?: AuthenticationOptions;
 }
 
 /** What a CONNECT carries beyond the client's own fields (see DormouseClient's #connectExtra). */
@@ -121,6 +129,12 @@ const enum Flag {
   /** Options. */
   EarlyPublish = 32,
   AutoReconnect = 64,
+  /** ClosedBeforeConnack was reported since the last successful CONNACK. */
+  ClosedBeforeConnack = 128,
+  /** An AUTH 0x18 from the server waits for continueAuthentication. */
+  AuthAwaitingReply = 256,
+  /** A re-authentication (AUTH 0x19) is under way. */
+  ReAuthenticating = 512,
 }
 
 /** Indexes into `metrics`. */
@@ -147,8 +161,10 @@ export const enum Metric {
   HeldBack = 18,
   /** QoS 2 messages a broker sent again after their PUBREL, not delivered again (guardReplayAfterPubrel). */
   BrokerReplays = 19,
+  /** QoS 2 messages the broker acknowledged with PUBACK, so took at QoS 1 (RabbitMQ 3.10). */
+  PublishDowngraded = 20,
 }
-const METRICS = 20;
+const METRICS = 21;
 
 const UNLIMITED_PACKET = 268435460;
 /** Scratch for publishLayout, shared by every client: read right after it is written. */
@@ -222,6 +238,8 @@ export class DormouseClient {
   #pingDeadline = -1;
   /** Yes/no state and options, as bits of one number (see Flag): a field each would cost 8 bytes. */
   #flags = 0;
+  /** MQTT 5 enhanced authentication, or null (the usual case). */
+  #auth: AuthenticationOptions | null = null;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -281,6 +299,15 @@ export class DormouseClient {
       serverMaximumPacketSize: UNLIMITED_PACKET,
       serverKeepAlive: keepalive,
     };
+    let auth = options.authentication ?? null;
+    if (auth === null && options.properties?.authenticationMethod !== undefined) {
+      auth = { method: options.properties.authenticationMethod, initialData: options.properties.authenticationData };
+    }
+    if (auth !== null) {
+      if (version !== ProtocolVersion.V5) throw new RangeError('enhanced authentication (options.authentication) needs MQTT 5 (protocolVersion 5)');
+      if (typeof auth.method !== 'string' || auth.method === '') throw new TypeError('options.authentication.method must be a non-empty string');
+      this.#auth = auth;
+    }
     this.#connectExtra = this.#connectOptions(options, receive);
     const n = encode(this.#connectPacket(), this.version, new Uint8Array(4096), 0);
     if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
@@ -296,6 +323,10 @@ export class DormouseClient {
       // We hold at most this many incoming QoS 2 ids, so ask for no more in flight.
       properties.receiveMaximum = this.session.caps.incomingQos2;
       properties.maximumPacketSize = receive;
+      if (this.#auth !== null) {
+        properties.authenticationMethod = this.#auth.method;
+        delete properties.authenticationData; // set at each connect (transportOpened)
+      }
     }
     let will: Will | undefined;
     if (o.will) {
@@ -384,6 +415,12 @@ export class DormouseClient {
       // Ids still held from an earlier connection take room: ask for no more
       // new QoS 1/2 messages in flight than the table can still take.
       properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      const a = this.#auth;
+      if (a !== null) {
+        const data = typeof a.initialData === 'function' ? a.initialData() : a.initialData;
+        if (data !== undefined) properties.authenticationData = data;
+        else delete properties.authenticationData;
+      }
     }
     const n = encode(this.#connectPacket(), this.version, this.#out, this.#outLen);
     this.#outLen += n;
@@ -400,6 +437,13 @@ export class DormouseClient {
   transportClosed(now: number): void {
     this.#callNow = now;
     if (this.state < ConnState.Opening) return;
+    if (this.state === ConnState.Connecting && this.version === ProtocolVersion.V5 && (this.#flags & Flag.ClosedBeforeConnack) === 0) {
+      // CONNECT went out and the broker closed without a word: a 3.1.1-only
+      // broker does this (RabbitMQ 3.10). Say so once, not at every attempt
+      // of the reconnect loop; a successful CONNACK re-arms it.
+      this.#flags |= Flag.ClosedBeforeConnack;
+      this.#hooks.event(ClientEvent.ClosedBeforeConnack, this.version, 0);
+    }
     this.#lost(now, false, false);
   }
 
@@ -581,40 +625,218 @@ export class DormouseClient {
 
   /** Subscribe to one topic filter; kept in the session and restored if the broker loses it. */
   subscribe(topic: string, qos: QoS, now: number, options?: { noLocal?: boolean; retainAsPublished?: boolean; retainHandling?: 0 | 1 | 2 }): number {
-    if ((qos !== 0 && qos !== 1 && qos !== 2) || typeof topic !== 'string' || topic === '') {
-      throw new TypeError('subscribe: a non-empty topic filter and a QoS of 0, 1 or 2 are needed');
-    }
-    this.#callNow = now;
-    const bytes = stringBytes(topic);
-    const opt = qos | (options?.noLocal ? 4 : 0) | (options?.retainAsPublished ? 8 : 0) | ((options?.retainHandling ?? 0) << 4);
-    const have = this.session.findSub(bytes);
-    if (have >= 0 && this.session.subState(have) === SubState.Active && this.session.subOptions(have) === opt) {
-      // Already held by the session: device code that subscribes at every
-      // boot costs no packet, so a resumed wake stays at the minimum.
-      this.#hooks.event(ClientEvent.Subscribed, 0, this.session.subGranted(have), topic);
-      return 0;
-    }
-    const sIdx = this.session.putSub(bytes, opt);
-    if (sIdx < 0) throw new RangeError('subscribe: the subscription table is full (capacities.subscriptions / subscriptionBytes)');
-    this.#dirty = true;
-    this.#flags &= ~Flag.SleepReadyReported;
-    if (this.state === ConnState.Connected) this.#sendSubscribe(sIdx);
-    this.#flush();
-    return this.session.subPacketId(sIdx);
+    return this.subscribeMany([{ topic, qos, noLocal: options?.noLocal, retainAsPublished: options?.retainAsPublished, retainHandling: options?.retainHandling }], now);
   }
 
-  unsubscribe(topic: string, now: number): boolean {
+  /**
+   * Subscribe to several topic filters with one SUBSCRIBE; each is kept in the
+   * session and restored if the broker loses it. A filter the session already
+   * holds with the same options costs no packet (Subscribed with packet id 0).
+   * Returns the SUBSCRIBE's packet id, or 0 when nothing was sent now (all
+   * held, or not connected: it goes out after CONNACK). Throws, changing and
+   * sending nothing, on a bad filter, a full subscription table, or a packet
+   * larger than the server accepts (Maximum Packet Size, MQTT-3.1.2-24) or
+   * than sendBufferSize.
+   */
+  subscribeMany(requests: readonly SubscribeRequest[], now: number): number {
     this.#callNow = now;
     const s = this.session;
-    const sIdx = s.findSub(stringBytes(topic));
-    if (sIdx < 0) return false;
-    s.setSubState(sIdx, SubState.PendingUnsubscribe);
-    s.setSubPacketId(sIdx, 0);
+    const list = this.#filterBytes(requests?.map?.((r) => r?.topic), 'subscribe');
+    const opts: number[] = [];
+    const wire: Subscription[] = [];
+    let added = 0;
+    let addedBytes = 0;
+    for (let k = 0; k < requests.length; k++) {
+      const r = requests[k];
+      const qos = r.qos;
+      if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`subscribe: the QoS of ${JSON.stringify(r.topic)} must be 0, 1 or 2`);
+      const rh = r.retainHandling ?? 0;
+      if (rh !== 0 && rh !== 1 && rh !== 2) throw new TypeError('subscribe: retainHandling must be 0, 1 or 2');
+      const opt = qos | (r.noLocal ? 4 : 0) | (r.retainAsPublished ? 8 : 0) | (rh << 4);
+      const have = s.findSub(list[k]);
+      if (have >= 0 && s.subState(have) === SubState.Active && s.subOptions(have) === opt) {
+        opts.push(-1); // already held: no packet
+        continue;
+      }
+      opts.push(opt);
+      if (have < 0) {
+        added++;
+        addedBytes += list[k].length;
+      }
+      wire.push({ topic: r.topic, qos, noLocal: r.noLocal, retainAsPublished: r.retainAsPublished, retainHandling: rh });
+    }
+    if (s.subCount + added > s.caps.subscriptions || s.subBytesUsed + addedBytes > s.caps.subscriptionBytes) {
+      throw new RangeError('subscribe: the subscription table is full (capacities.subscriptions / subscriptionBytes)');
+    }
+    if (wire.length > 0) this.#checkSubPacket({ type: PacketType.Subscribe, packetId: 1, subscriptions: wire }, 'subscribe');
+    for (let k = 0; k < requests.length; k++) {
+      if (opts[k] < 0) {
+        // Already held by the session: device code that subscribes at every
+        // boot costs no packet, so a resumed wake stays at the minimum.
+        this.#hooks.event(ClientEvent.Subscribed, 0, s.subGranted(s.findSub(list[k])), requests[k].topic);
+      } else {
+        s.putSub(list[k], opts[k]);
+      }
+    }
+    if (wire.length === 0) return 0;
     this.#dirty = true;
     this.#flags &= ~Flag.SleepReadyReported;
-    if (this.state === ConnState.Connected) this.#sendUnsubscribe(sIdx);
+    const id = this.state === ConnState.Connected ? this.#sendPending(SubState.PendingSubscribe) : 0;
     this.#flush();
-    return true;
+    return id;
+  }
+
+  /** Unsubscribe from one topic filter; see unsubscribeMany. */
+  unsubscribe(topic: string, now: number): number {
+    return this.unsubscribeMany([topic], now);
+  }
+
+  /**
+   * Unsubscribe from several topic filters with one UNSUBSCRIBE, whether or
+   * not this session subscribed them: the broker may hold one from an earlier
+   * session. Each filter's UNSUBACK reason code (MQTT 5) is reported as an
+   * Unsubscribed event. Returns the packet id, or 0 when not connected (it goes
+   * out after CONNACK; if the broker then has no session, there is nothing to
+   * unsubscribe and Unsubscribed reports 0x11, or 0 in 3.1.1, at once).
+   * Throws, changing and sending nothing, as subscribeMany does.
+   */
+  unsubscribeMany(topics: readonly string[], now: number): number {
+    this.#callNow = now;
+    const s = this.session;
+    const list = this.#filterBytes(topics, 'unsubscribe');
+    let added = 0;
+    let addedBytes = 0;
+    for (let k = 0; k < list.length; k++) {
+      if (s.findSub(list[k]) < 0) {
+        added++;
+        addedBytes += list[k].length;
+      }
+    }
+    if (s.subCount + added > s.caps.subscriptions || s.subBytesUsed + addedBytes > s.caps.subscriptionBytes) {
+      // The filter is kept until its UNSUBACK, so the request survives a reconnect.
+      throw new RangeError('unsubscribe: the subscription table has no room to track this UNSUBSCRIBE (capacities.subscriptions / subscriptionBytes)');
+    }
+    this.#checkSubPacket({ type: PacketType.Unsubscribe, packetId: 1, topics: topics.slice() }, 'unsubscribe');
+    for (let k = 0; k < list.length; k++) {
+      let i = s.findSub(list[k]);
+      if (i < 0) i = s.putSub(list[k], 0);
+      s.setSubState(i, SubState.PendingUnsubscribe, 0);
+      s.setSubPacketId(i, 0);
+    }
+    this.#dirty = true;
+    this.#flags &= ~Flag.SleepReadyReported;
+    const id = this.state === ConnState.Connected ? this.#sendPending(SubState.PendingUnsubscribe) : 0;
+    this.#flush();
+    return id;
+  }
+
+  /** Each topic filter's UTF-8 bytes, checked: a legal filter, none twice, at most 256 (a position fits a byte). */
+  #filterBytes(topics: readonly string[] | undefined, what: string): Uint8Array[] {
+    if (!Array.isArray(topics) || topics.length === 0) throw new TypeError(`${what}: at least one topic filter is needed`);
+    if (topics.length > 256) throw new RangeError(`${what}: at most 256 topic filters in one packet`);
+    const out: Uint8Array[] = [];
+    for (const t of topics) {
+      if (typeof t !== 'string' || !isValidTopicFilter(t)) {
+        throw new TypeError(`${what}: ${JSON.stringify(t)} is not a topic filter (non-empty, "+" alone in its level, "#" alone at the end)`);
+      }
+      const b = stringBytes(t);
+      if (b.length > 65535) throw new RangeError(`${what}: topic filter longer than 65535 bytes`);
+      for (const o of out) if (sameBytes(o, b)) throw new TypeError(`${what}: ${JSON.stringify(t)} appears twice`);
+      out.push(b);
+    }
+    return out;
+  }
+
+  /** The largest packet we may send now: the server's Maximum Packet Size and the send buffer. */
+  #packetLimit(): number {
+    return Math.min(this.meta.serverMaximumPacketSize, this.#out.length - this.#outAt);
+  }
+
+  #checkSubPacket(p: Packet, what: string): void {
+    const n = encodedLength(p, this.version);
+    if (n < 0) throw new TypeError(`${what}: the topic filters do not make a valid packet`);
+    const max = this.meta.serverMaximumPacketSize;
+    if (n > max) {
+      throw new RangeError(
+        `${what}: the ${what.toUpperCase()} would be ${n} bytes and the server accepts at most ${max} ` +
+          '(Maximum Packet Size in its CONNACK) [MQTT-3.1.2-24]; nothing was sent: use fewer or shorter topic filters',
+      );
+    }
+    const room = this.#out.length - this.#outAt;
+    if (n > room) throw new RangeError(`${what}: the ${what.toUpperCase()} would be ${n} bytes, more than sendBufferSize (${room}); nothing was sent`);
+  }
+
+  // ---- enhanced authentication (MQTT 5.0 4.12) -------------------------------
+  /** Answer the server's AUTH 0x18 (an Auth event) with the next Authentication Data. */
+  continueAuthentication(data: Uint8Array | undefined, now: number): void {
+    this.#callNow = now;
+    if ((this.#flags & Flag.AuthAwaitingReply) === 0 || this.state < ConnState.Connecting) {
+      throw new Error('continueAuthentication: no AUTH from the server is waiting for an answer');
+    }
+    this.#flags &= ~Flag.AuthAwaitingReply;
+    this.#sendAuth(0x18, data);
+    this.#flush();
+  }
+
+  /** Start a re-authentication (AUTH 0x19) on the open connection [MQTT-4.12.1-1]. */
+  reauthenticate(data: Uint8Array | undefined, now: number): void {
+    this.#callNow = now;
+    if (this.#auth === null) throw new Error('reauthenticate: the client connected without an Authentication Method (options.authentication)');
+    if (this.state !== ConnState.Connected) throw new Error('reauthenticate: not connected');
+    if ((this.#flags & Flag.ReAuthenticating) !== 0) throw new Error('reauthenticate: a re-authentication is already under way');
+    this.#flags |= Flag.ReAuthenticating;
+    this.#sendAuth(0x19, data);
+    this.#flush();
+  }
+
+  /**
+   * The application will not go on with the exchange (it could not answer a
+   * challenge, or the server's final data did not check out): close the
+   * connection (DISCONNECT 0x80 once connected) and wait about the backoff
+   * cap before the next attempt, as for a refused CONNECT.
+   */
+  abortAuthentication(now: number): void {
+    this.#callNow = now;
+    if (this.state < ConnState.Connecting) return;
+    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
+    if (this.state === ConnState.Connected) {
+      this.#reserve(4);
+      this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+      this.#out[this.#outLen++] = 2;
+      this.#out[this.#outLen++] = 0x80;
+      this.#out[this.#outLen++] = 0;
+    }
+    this.#flush();
+    this.lastReasonCode = 0x80;
+    this.#lost(now, true, true, 0x80);
+  }
+
+  #sendAuth(reasonCode: number, data: Uint8Array | undefined): void {
+    const properties: Properties = { authenticationMethod: this.#auth!.method };
+    if (data !== undefined) properties.authenticationData = data;
+    this.#writePacket({ type: PacketType.Auth, reasonCode, properties });
+  }
+
+  /** An AUTH from the server: a challenge to answer, or the end of a re-authentication. */
+  #authPacket(p: AuthPacket, now: number): void {
+    const a = this.#auth;
+    if (a === null) return this.#protocolError(now, 0x82, 'AUTH, but CONNECT carried no Authentication Method [MQTT-4.12.0-6]');
+    if (p.properties?.authenticationMethod !== a.method) {
+      return this.#protocolError(now, 0x82, 'AUTH without the Authentication Method of CONNECT [MQTT-4.12.0-5]');
+    }
+    const reauth = (this.#flags & Flag.ReAuthenticating) !== 0;
+    const data = p.properties.authenticationData;
+    if (p.reasonCode === 0x18 && (this.state === ConnState.Connecting || reauth)) {
+      this.#flags |= Flag.AuthAwaitingReply;
+      this.#hooks.event(ClientEvent.Auth, 0x18, reauth ? 1 : 0, data);
+      return;
+    }
+    if (p.reasonCode === 0x00 && reauth && this.state === ConnState.Connected) {
+      this.#flags &= ~(Flag.ReAuthenticating | Flag.AuthAwaitingReply);
+      this.#hooks.event(ClientEvent.Auth, 0x00, 1, data);
+      return;
+    }
+    return this.#protocolError(now, 0x82, `AUTH with reason 0x${p.reasonCode.toString(16)} outside an exchange that allows it (MQTT 5.0 4.12)`);
   }
 
   /** Nothing in flight, nothing queued, no subscription change pending. */
@@ -644,14 +866,22 @@ export class DormouseClient {
         return this.#incomingPublish(p);
       case PacketType.Puback: {
         const i = s.findSent(p.packetId, RecordState.SentPublish);
-        if (i < 0 || s.qos(i) !== 1) return this.#stray();
-        if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode);
+        if (i < 0) return this.#stray();
+        if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode, now);
+        if (s.qos(i) === 2) {
+          // A broker without QoS 2 (RabbitMQ 3.10) answers a QoS 2 PUBLISH with
+          // PUBACK: it took the message at QoS 1. Waiting for a PUBREC that
+          // never comes would fill the window, and resending it at each
+          // reconnect would deliver it once per resend: complete it, and say so.
+          this.metrics[Metric.PublishDowngraded]++;
+          this.#hooks.event(ClientEvent.PublishDowngraded, s.token(i), 1);
+        }
         return this.#complete(i, RecordEvent.Puback, p.reasonCode, now);
       }
       case PacketType.Pubrec: {
         let i = s.findSent(p.packetId, RecordState.SentPublish);
         if (i >= 0 && s.qos(i) === 2) {
-          if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode);
+          if (p.reasonCode >= 0x80) return this.#refused(i, p.reasonCode, now);
           s.transition(i, RecordEvent.Pubrec);
           this.#dirty = true;
         } else {
@@ -677,30 +907,47 @@ export class DormouseClient {
         return;
       }
       case PacketType.Suback: {
-        const k = s.findSubByPacketId(p.packetId);
-        if (k < 0 || s.subState(k) !== SubState.PendingSubscribe) return this.#stray();
-        const code = p.reasonCodes[0] ?? 0x80;
-        const requested = s.subOptions(k) & 3;
-        const topic = utf8Read(s.subTopicBytes(k), 0, s.subTopicBytes(k).length);
-        s.setSubPacketId(k, 0);
-        if (code >= 0x80) s.removeSub(k);
-        else s.setSubState(k, SubState.Active, code);
-        this.#dirty = true;
-        if (code >= 0x80 || code < requested) this.#hooks.event(ClientEvent.SubscriptionDowngraded, requested, code, topic);
-        this.#hooks.event(ClientEvent.Subscribed, p.packetId, code, topic);
+        // One reason code per filter, in the order the SUBSCRIBE carried them [MQTT-3.9.3-1].
+        if (s.findSubByPacketId(p.packetId) < 0) return this.#stray();
+        const codes = p.reasonCodes;
+        for (let k = 0; k < s.subCount; ) {
+          if (s.subPacketId(k) !== p.packetId || s.subState(k) !== SubState.PendingSubscribe) {
+            k++;
+            continue;
+          }
+          const code = codes[s.subPosition(k)] ?? 0x80;
+          const requested = s.subOptions(k) & 3;
+          const topic = this.#subTopic(k);
+          s.setSubPacketId(k, 0);
+          if (code >= 0x80) s.removeSub(k);
+          else s.setSubState(k++, SubState.Active, code);
+          this.#dirty = true;
+          if (code >= 0x80 || code < requested) this.#hooks.event(ClientEvent.SubscriptionDowngraded, requested, code, topic);
+          this.#hooks.event(ClientEvent.Subscribed, p.packetId, code, topic);
+        }
         return;
       }
       case PacketType.Unsuback: {
-        const k = s.findSubByPacketId(p.packetId);
-        if (k < 0 || s.subState(k) !== SubState.PendingUnsubscribe) return this.#stray();
-        const topic = utf8Read(s.subTopicBytes(k), 0, s.subTopicBytes(k).length);
-        s.removeSub(k);
-        this.#dirty = true;
-        this.#hooks.event(ClientEvent.Unsubscribed, p.packetId, 0, topic);
+        if (s.findSubByPacketId(p.packetId) < 0) return this.#stray();
+        const v5 = this.version === ProtocolVersion.V5;
+        for (let k = 0; k < s.subCount; ) {
+          if (s.subPacketId(k) !== p.packetId || s.subState(k) !== SubState.PendingUnsubscribe) {
+            k++;
+            continue;
+          }
+          // MQTT 5 says per filter what happened: 0x11, no subscription existed; 0x87, not authorized.
+          const code = v5 ? (p.reasonCodes[s.subPosition(k)] ?? 0x80) : 0;
+          const topic = this.#subTopic(k);
+          s.removeSub(k);
+          this.#dirty = true;
+          this.#hooks.event(ClientEvent.Unsubscribed, p.packetId, code, topic);
+        }
         return;
       }
       case PacketType.Pingresp:
         return;
+      case PacketType.Auth:
+        return this.#authPacket(p, now);
       case PacketType.Disconnect:
         // The server ends the connection [MQTT-3.14]: close our side too, and back off.
         this.lastReasonCode = p.reasonCode;
@@ -714,6 +961,17 @@ export class DormouseClient {
     const rc = p.reasonCode;
     const meta = this.meta;
     if (rc !== 0) {
+      if (this.version === ProtocolVersion.V5 && rc < 0x80) {
+        // A 3.1.1 return code in answer to an MQTT 5 CONNECT (the decoder lets
+        // only that through): the broker does not speak MQTT 5. Report its
+        // MQTT 5 equivalent (1 is 0x84, unsupported protocol version).
+        const code = LEGACY_CONNACK[rc];
+        this.lastReasonCode = code;
+        this.metrics[Metric.Refused]++;
+        this.#hooks.event(ClientEvent.Refused, code, rc, `the broker answered the MQTT 5 CONNECT with an MQTT 3.1.1 CONNACK (return code ${rc})` +
+          (rc === 1 ? ': it does not support MQTT 5, try 3.1.1 (protocolVersion 4)' : ''));
+        return this.#lost(now, true, true, code);
+      }
       this.lastReasonCode = rc;
       this.metrics[Metric.Refused]++;
       this.#hooks.event(ClientEvent.Refused, rc, 0);
@@ -722,6 +980,13 @@ export class DormouseClient {
       return this.#lost(now, true, permanentRefusal(rc, this.version), rc);
     }
     const pr = p.properties;
+    const auth = this.#auth;
+    if (auth !== null && pr?.authenticationMethod !== undefined && pr.authenticationMethod !== auth.method) {
+      return this.#protocolError(now, 0x82, 'CONNACK with another Authentication Method than CONNECT [MQTT-4.12.0-5]');
+    }
+    if (auth === null && pr?.authenticationMethod !== undefined) {
+      return this.#protocolError(now, 0x82, 'CONNACK with an Authentication Method, but CONNECT carried none [MQTT-4.12.0-6]');
+    }
     meta.serverReceiveMaximum = pr?.receiveMaximum ?? 65535;
     meta.serverMaximumQoS = pr?.maximumQoS ?? 2;
     meta.serverRetainAvailable = (pr?.retainAvailable ?? 1) === 1;
@@ -734,7 +999,7 @@ export class DormouseClient {
     }
     if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
     this.state = ConnState.Connected;
-    this.#flags |= Flag.EverConnected;
+    this.#flags = (this.#flags | Flag.EverConnected) & ~(Flag.ClosedBeforeConnack | Flag.AuthAwaitingReply | Flag.ReAuthenticating);
     this.reconnectPolicy.connected(now);
     const s = this.session;
     const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
@@ -752,6 +1017,8 @@ export class DormouseClient {
     if ((this.#flags & Flag.SentEarly) === 0) this.#resendAll(now);
     this.#resendSubscriptions();
     this.#pump(now);
+    // The exchange succeeded; the server's last data (SCRAM's server signature, say) is the application's to check.
+    if (auth !== null) this.#hooks.event(ClientEvent.Auth, 0x00, 0, pr?.authenticationData);
     this.#hooks.event(ClientEvent.Connected, p.sessionPresent ? 1 : 0, 0);
     this.#flags &= ~Flag.SleepReadyReported;
   }
@@ -938,13 +1205,19 @@ export class DormouseClient {
     if (s.queued > 0) this.#pump(now);
   }
 
-  /** The server refused the message (reason >= 0x80 in PUBACK or PUBREC): that flow ends. */
-  #refused(i: number, reason: number): void {
-    const token = this.session.token(i);
-    this.session.transition(i, RecordEvent.PubrecError);
+  /**
+   * The server refused the message (reason >= 0x80 in PUBACK or PUBREC): that
+   * flow ends, the application learns which message and why, and the freed
+   * window slot goes to the next queued message at once.
+   */
+  #refused(i: number, reason: number, now: number): void {
+    const s = this.session;
+    const token = s.token(i);
+    s.transition(i, RecordEvent.PubrecError);
     this.#dirty = true;
     this.metrics[Metric.DroppedRefused]++;
     this.#hooks.event(ClientEvent.Dropped, token, DropReason.RefusedByServer, reason);
+    if (s.queued > 0) this.#pump(now);
   }
 
   #drop(i: number, reason: DropReason, metric: Metric): void {
@@ -976,47 +1249,94 @@ export class DormouseClient {
     const s = this.session;
     for (let k = s.subCount - 1; k >= 0; k--) {
       const st = s.subState(k);
-      if (st === SubState.PendingUnsubscribe && s.subPacketId(k) === 0) s.removeSub(k);
-      else if (st === SubState.Active) s.setSubState(k, SubState.PendingSubscribe);
+      if (st === SubState.PendingUnsubscribe && s.subPacketId(k) === 0) {
+        // Nothing to unsubscribe from: the broker holds no session for us.
+        const topic = this.#subTopic(k);
+        s.removeSub(k);
+        this.#hooks.event(ClientEvent.Unsubscribed, 0, this.version === ProtocolVersion.V5 ? 0x11 : 0, topic);
+      } else if (st === SubState.Active) s.setSubState(k, SubState.PendingSubscribe);
     }
   }
 
   /** Send the subscription changes not yet sent on this connection. */
   #resendSubscriptions(): void {
+    this.#sendPending(SubState.PendingSubscribe);
+    this.#sendPending(SubState.PendingUnsubscribe);
+  }
+
+  /**
+   * Send every subscription entry in `state` not yet sent on this connection,
+   * in as few SUBSCRIBEs (or UNSUBSCRIBEs) as the server's Maximum Packet Size
+   * and the send buffer allow. An entry too large on its own is not sent: it
+   * is dropped and reported with 0x95. Returns the first packet's id, or 0.
+   */
+  #sendPending(state: SubState): number {
     const s = this.session;
-    for (let k = 0; k < s.subCount; k++) {
-      if (s.subPacketId(k) !== 0) continue;
-      const st = s.subState(k);
-      if (st === SubState.PendingSubscribe) this.#sendSubscribe(k);
-      else if (st === SubState.PendingUnsubscribe) this.#sendUnsubscribe(k);
+    const sub = state === SubState.PendingSubscribe;
+    const limit = this.#packetLimit();
+    const fixed = 2 + (this.version === ProtocolVersion.V5 ? 1 : 0); // packet id, empty properties
+    let first = 0;
+    let from = 0;
+    while (from < s.subCount) {
+      // One packet: the pending entries from `from` on that fit.
+      let body = fixed;
+      let count = 0;
+      let k = from;
+      for (; k < s.subCount; k++) {
+        if (s.subState(k) !== state || s.subPacketId(k) !== 0) continue;
+        const e = 2 + s.subTopicBytes(k).length + (sub ? 1 : 0);
+        const b = body + e;
+        if (1 + varintSize(b) + b > limit || count === 256) {
+          if (count > 0) break;
+          // Too large even alone: tell the application instead of sending it.
+          const topic = this.#subTopic(k);
+          const requested = s.subOptions(k) & 3;
+          s.removeSub(k);
+          k--;
+          this.#dirty = true;
+          if (sub) {
+            this.#hooks.event(ClientEvent.SubscriptionDowngraded, requested, 0x95, topic);
+            this.#hooks.event(ClientEvent.Subscribed, 0, 0x95, topic);
+          } else {
+            this.#hooks.event(ClientEvent.Unsubscribed, 0, 0x95, topic);
+          }
+          continue;
+        }
+        body = b;
+        count++;
+      }
+      if (count === 0) break;
+      const id = s.allocatePacketId();
+      if (first === 0) first = id;
+      const subscriptions: Subscription[] = [];
+      const topics: string[] = [];
+      let n = 0;
+      for (let j = from; j < k && n < count; j++) {
+        if (s.subState(j) !== state || s.subPacketId(j) !== 0) continue;
+        s.setSubPacket(j, id, n++);
+        const topic = this.#subTopic(j);
+        if (sub) {
+          const o = s.subOptions(j);
+          subscriptions.push({
+            topic,
+            qos: (o & 3) as QoS,
+            noLocal: (o & 4) !== 0,
+            retainAsPublished: (o & 8) !== 0,
+            retainHandling: ((o >> 4) & 3) as 0 | 1 | 2,
+          });
+        } else {
+          topics.push(topic);
+        }
+      }
+      this.#writePacket(sub ? { type: PacketType.Subscribe, packetId: id, subscriptions } : { type: PacketType.Unsubscribe, packetId: id, topics });
+      from = k;
     }
+    return first;
   }
 
-  #sendSubscribe(k: number): void {
-    const s = this.session;
-    const id = s.allocatePacketId();
-    s.setSubPacketId(k, id);
-    const o = s.subOptions(k);
-    const bytes = s.subTopicBytes(k);
-    this.#writePacket({
-      type: PacketType.Subscribe,
-      packetId: id,
-      subscriptions: [{
-        topic: utf8Read(bytes, 0, bytes.length),
-        qos: (o & 3) as QoS,
-        noLocal: (o & 4) !== 0,
-        retainAsPublished: (o & 8) !== 0,
-        retainHandling: ((o >> 4) & 3) as 0 | 1 | 2,
-      }],
-    });
-  }
-
-  #sendUnsubscribe(k: number): void {
-    const s = this.session;
-    const id = s.allocatePacketId();
-    s.setSubPacketId(k, id);
-    const bytes = s.subTopicBytes(k);
-    this.#writePacket({ type: PacketType.Unsubscribe, packetId: id, topics: [utf8Read(bytes, 0, bytes.length)] });
+  #subTopic(k: number): string {
+    const b = this.session.subTopicBytes(k);
+    return utf8Read(b, 0, b.length);
   }
 
   #writePacket(p: Packet): void {
@@ -1107,6 +1427,7 @@ export class DormouseClient {
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
     this.#outLen = this.#outAt;
+    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
     this.#decoder.reset();
     this.#pingDeadline = -1;
     const s = this.session;
@@ -1125,6 +1446,9 @@ export class DormouseClient {
   }
 }
 
+/** 3.1.1 CONNACK return codes 1..5 as MQTT 5 reason codes (MQTT 5.0 3.2.2.2). */
+const LEGACY_CONNACK: readonly number[] = Object.freeze([0, 0x84, 0x85, 0x88, 0x86, 0x87]);
+
 /** Refusals that retrying soon will not fix: bad credentials, not authorized, banned, bad id. */
 function permanentRefusal(rc: number, version: ProtocolVersion): boolean {
   if (version === ProtocolVersion.V311) return rc === 1 || rc === 2 || rc === 4 || rc === 5;
@@ -1134,6 +1458,12 @@ function permanentRefusal(rc: number, version: ProtocolVersion): boolean {
 /** CRC-32 of a decoded PUBLISH's topic and payload bytes, read in place. */
 function messageHash(p: DecodedPublish): number {
   return crc32(p.bytes, p.payloadStart, p.payloadEnd, crc32(p.bytes, p.topicStart, p.topicEnd));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 function stringBytes(s: string): Uint8Array {

@@ -32,9 +32,16 @@ export const enum ClientEvent {
   Acked = 5,
   /** A message was dropped. a = token, b = DropReason. */
   Dropped = 6,
-  /** SUBACK. a = packet id; detail = granted codes; a downgrade or failure is also reported as SubscriptionDowngraded. */
+  /**
+   * One per topic filter of a SUBACK (or of a subscribe the session already
+   * held: a = 0). a = packet id, b = granted QoS or failure code, detail = the
+   * filter. A downgrade or failure is also reported as SubscriptionDowngraded
+   * (a = requested QoS, b = code, detail = the filter); 0x95 there means the
+   * SUBSCRIBE was not sent, being larger than the server's Maximum Packet Size.
+   */
   Subscribed = 7,
   SubscriptionDowngraded = 8,
+  /** One per topic filter of an UNSUBACK. a = packet id, b = its reason code (MQTT 5; 0 in 3.1.1), detail = the filter. */
   Unsubscribed = 9,
   /** The broker had lost the session the client still held; the declared policy ran. a = messages republished. */
   SessionLost = 10,
@@ -44,6 +51,26 @@ export const enum ClientEvent {
   ProtocolError = 12,
   /** PINGRESP missing: the link is considered half-open and was closed. */
   KeepaliveTimeout = 13,
+  /**
+   * The broker answered a QoS 2 PUBLISH with PUBACK (RabbitMQ 3.10 has no
+   * QoS 2): it took the message at QoS 1, and the message is complete (an
+   * Acked event follows). a = token, b = the QoS it was delivered at (1).
+   */
+  PublishDowngraded = 14,
+  /**
+   * The broker closed the connection after an MQTT 5 CONNECT without any
+   * CONNACK (RabbitMQ 3.10 does: it speaks only 3.1.1). Reported once until
+   * a connection succeeds. a = protocol version.
+   */
+  ClosedBeforeConnack = 15,
+  /**
+   * Enhanced authentication (MQTT 5.0 4.12). a = 0x18: the server continues
+   * the exchange; answer with continueAuthentication (or abortAuthentication).
+   * a = 0x00: it succeeded (in CONNACK, or in AUTH after a re-authentication).
+   * b = 1 during a re-authentication. detail = the server's Authentication
+   * Data (a copy) or undefined. Answer from outside this call, never inside it.
+   */
+  Auth = 16,
 }
 
 export const enum DropReason {
@@ -71,6 +98,27 @@ export interface ClientHooks {
   message(p: PublishPacket): void;
   /** Something happened; see ClientEvent. `detail` is only set off the hot path. */
   event(kind: ClientEvent, a: number, b: number, detail?: unknown): void;
+}
+
+/** One topic filter of a SUBSCRIBE. */
+export interface SubscribeRequest {
+  topic: string;
+  qos: QoS;
+  /** MQTT 5 subscription options. */
+  noLocal?: boolean;
+  retainAsPublished?: boolean;
+  retainHandling?: 0 | 1 | 2;
+}
+
+/** MQTT 5 enhanced authentication (4.12). */
+export interface AuthenticationOptions {
+  /** Authentication Method (0x15): in CONNECT and in every AUTH the client sends. */
+  method: string;
+  /**
+   * Authentication Data (0x16) of CONNECT. A function is called at each
+   * connection attempt, so each CONNECT can carry a fresh nonce.
+   */
+  initialData?: Uint8Array | (() => Uint8Array | undefined);
 }
 
 export interface PublishOptions {

@@ -96,7 +96,9 @@ export const enum SubState {
 export const SUB_WORDS = 2;
 // word 0: offset (bits 0-15) | length (bits 16-31) into the topic filter bytes at subBytesAt
 // word 1: state (bits 0-3) | requested options (bits 8-15) | granted code (bits 16-23)
-// packet ids of pending subscription packets live at subIdsAt in the 16-bit view.
+//         | position in its pending SUBSCRIBE/UNSUBSCRIBE (bits 24-31: which reason code of the answer is its)
+// packet ids of pending subscription packets live at subIdsAt, one word each.
+// Several entries share a packet id when one packet carries several filters.
 
 export class SessionState {
   readonly caps: Readonly<Capacities>;
@@ -536,6 +538,16 @@ export class SessionState {
   }
   setSubPacketId(s: number, id: number): void {
     this.records[this.subIdsAt + s] = id;
+  }
+  /** Which reason code of its packet's SUBACK/UNSUBACK belongs to subscription `s` (0..255). */
+  subPosition(s: number): number {
+    return this.records[this.subsAt + s * SUB_WORDS + 1] >>> 24;
+  }
+  /** Subscription `s` is the `position`th filter of the packet with this id. */
+  setSubPacket(s: number, id: number, position: number): void {
+    this.records[this.subIdsAt + s] = id;
+    const o = this.subsAt + s * SUB_WORDS + 1;
+    this.records[o] = (this.records[o] & 0xffffff) | (position << 24);
   }
   subTopicBytes(s: number): Uint8Array {
     const w = this.records[this.subsAt + s * SUB_WORDS];

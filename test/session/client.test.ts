@@ -372,7 +372,7 @@ describe('subscriptions', () => {
     r.client.subscribe('cmd/#', 1, 0);
     r.feed('90 03 00 01 01');
     r.take();
-    expect(r.client.unsubscribe('cmd/#', 0)).toBe(true);
+    expect(r.client.unsubscribe('cmd/#', 0)).toBe(2);
     expect(r.take()).toEqual(['a2 09 00 02 00 05 ' + ascii('cmd/#')]);
     r.feed('b0 02 00 02');
     expect(r.client.session.subCount).toBe(0);
