@@ -5,7 +5,7 @@
 // failing test cannot leave a broker behind.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -121,9 +121,14 @@ export async function startAedes(opts: StartAedesOptions = {}): Promise<AedesHan
 // ---------------------------------------------------------------- mosquitto
 
 const live = new Set<ChildProcess>();
+/** Process groups (RabbitMQ's script and its Erlang VM) to kill with the process. */
+const liveGroups = new Set<number>();
 process.once('exit', () => {
   for (const c of live) {
     try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  for (const g of liveGroups) {
+    try { process.kill(-g, 'SIGKILL'); } catch { /* already gone */ }
   }
 });
 
@@ -253,4 +258,113 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
     get running() { return child !== null; },
   };
   return handle;
+}
+
+// ---------------------------------------------------------------- RabbitMQ
+
+const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
+/**
+ * Debian's RabbitMQ (3.10 in bookworm) with its MQTT plugin, which matters for
+ * what it does not do: it speaks MQTT 3.1.1 only (it closes the connection on an
+ * MQTT 5 CONNECT) and has no QoS 2 (it answers a QoS 2 PUBLISH with PUBACK).
+ */
+export function rabbitmqAvailable(): boolean {
+  return existsSync(RABBITMQ_SERVER);
+}
+
+export interface RabbitMQHandle {
+  port: number;
+  url: string;
+  dir: string;
+  /** Milliseconds from spawn until its MQTT listener accepted a connection. */
+  startedInMs: number;
+  /** Stop the node, its private epmd, and delete its directory. */
+  dispose(): Promise<void>;
+  log(): string;
+}
+
+/**
+ * A private RabbitMQ node for one test file: its own directory (database, logs,
+ * Erlang cookie), node name, AMQP, distribution and epmd ports, a config file
+ * with the MQTT listener on 127.0.0.1 and guest allowed beyond loopback, and an
+ * enabled-plugins file with rabbitmq_mqtt. It runs as whoever runs the tests
+ * (root in CI: the script under /usr/lib/rabbitmq/bin does not switch users,
+ * unlike /usr/sbin/rabbitmq-server). Erlang takes a while to boot: the wait is
+ * bounded by timeoutMs (default 120 s), and a node that has not come up by
+ * then is killed and reported with its log.
+ */
+export async function startRabbitMQ(opts: { timeoutMs?: number } = {}): Promise<RabbitMQHandle> {
+  if (!existsSync(RABBITMQ_SERVER)) throw new Error(`RabbitMQ is not installed (${RABBITMQ_SERVER})`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'dormouse-rabbit-'));
+  const [port, amqp, dist, epmd] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const home = path.join(dir, 'home');
+  for (const d of [home, path.join(dir, 'mnesia'), path.join(dir, 'log')]) mkdirSync(d, { recursive: true });
+  writeFileSync(path.join(dir, 'enabled_plugins'), '[rabbitmq_mqtt].\n');
+  writeFileSync(
+    path.join(dir, 'rabbitmq.conf'),
+    [
+      `listeners.tcp.default = ${HOST}:${amqp}`,
+      `mqtt.listeners.tcp.default = ${HOST}:${port}`,
+      'mqtt.allow_anonymous = true',
+      'loopback_users = none',
+      '',
+    ].join('\n'),
+  );
+  const logFile = path.join(dir, 'rabbit.log');
+  const env = {
+    ...process.env,
+    HOME: home,
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_LOGS: logFile,
+    RABBITMQ_NODENAME: `dormouse-${process.pid}-${port}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: HOST,
+    RABBITMQ_NODE_PORT: String(amqp),
+    RABBITMQ_DIST_PORT: String(dist),
+    ERL_EPMD_PORT: String(epmd),
+    ERL_EPMD_ADDRESS: HOST,
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
+    RABBITMQ_PID_FILE: path.join(dir, 'rabbit.pid'),
+  };
+  const started = Date.now();
+  // Its own process group: the script and the Erlang VM under it stop together.
+  const c = spawn(RABBITMQ_SERVER, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  liveGroups.add(c.pid!);
+  let output = '';
+  c.stdout!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+  c.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+  let alive = true;
+  const exited = new Promise<void>((resolve) => c.once('exit', () => { alive = false; liveGroups.delete(c.pid!); resolve(); }));
+  const readLog = (): string => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
+  const stop = async (): Promise<void> => {
+    if (alive) {
+      try { process.kill(-c.pid!, 'SIGTERM'); } catch { /* gone */ }
+      const t = setTimeout(() => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
+      await exited;
+      clearTimeout(t);
+    }
+    // The Erlang VM started a daemon epmd on the private port: stop it too.
+    spawnSync('epmd', ['-kill'], { env: { ...process.env, ERL_EPMD_PORT: String(epmd) }, stdio: 'ignore', timeout: 5000 });
+  };
+  try {
+    await waitForPort(port, opts.timeoutMs ?? 120_000, () => alive);
+  } catch (e) {
+    await stop();
+    const why = `${(e as Error).message}\n${output.slice(-4000)}\n${readLog().slice(-4000)}`;
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`RabbitMQ did not start: ${why}`);
+  }
+  return {
+    port,
+    url: `mqtt://${HOST}:${port}`,
+    dir,
+    startedInMs: Date.now() - started,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    log: () => output + readLog(),
+  };
 }

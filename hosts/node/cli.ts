@@ -405,6 +405,13 @@ async function runPub(o: PubOptions): Promise<number> {
   const send = Math.max(LINE_SEND_BYTES, (payload?.length ?? 0) + Buffer.byteLength(o.topic) + 1024);
   const debug = o.debug ? new Debug(o.protocolVersion, Math.max(send, PUB_RECEIVE_BYTES)) : null;
   const c = open(o, { receive: PUB_RECEIVE_BYTES, send }, debug);
+  let warnedDowngrade = false;
+  c.client.on('publishDowngrade', () => {
+    // RabbitMQ 3.10 has no QoS 2: it answers PUBLISH QoS 2 with PUBACK. Once per run is enough.
+    if (warnedDowngrade || o.quiet) return;
+    warnedDowngrade = true;
+    process.stderr.write('Warning: the broker acknowledged a QoS 2 message with PUBACK: it has no QoS 2 and took it at QoS 1 (at least once, not exactly once).\n');
+  });
   c.client.on('drop', (d: { token: number; text: string }) => {
     if (!o.quiet) process.stderr.write(`Warning: Publish ${d.token} failed: ${d.text}.\n`);
   });

@@ -58,7 +58,8 @@ export interface ConnectOptions extends TransportOptions {
    * with each AUTH 0x18 the server sends (return the next Authentication Data, or a
    * promise of it) and with the final success, reasonCode 0 (its data is, say, SCRAM's
    * server signature: throw or reject to refuse it). A throw or rejection aborts: the
-   * connection closes and the next attempt waits about the backoff cap.
+   * connection closes and the next attempt waits about the backoff cap. 'connect' is
+   * emitted at CONNACK, while the handler may still be checking that final data.
    */
   authenticate?: (step: AuthStep) => Uint8Array | string | undefined | void | Promise<Uint8Array | string | undefined | void>;
   /** Random source for the backoff jitter; Math.random by default. */
