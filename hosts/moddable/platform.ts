@@ -29,10 +29,10 @@ export interface TcpSocketOptions {
 
 export type TcpSocketConstructor = new (options: TcpSocketOptions) => TcpSocket;
 
-/** `preference` (NVS on ESP32): blobs must be ArrayBuffer instances, not views. */
+/** `preference` (NVS on ESP32): blobs must be ArrayBuffer instances, not views; integers are stored as i32. */
 export interface PreferenceStore {
   get(domain: string, key: string): unknown;
-  set(domain: string, key: string, value: ArrayBuffer): void;
+  set(domain: string, key: string, value: ArrayBuffer | number): void;
   delete(domain: string, key: string): void;
 }
 
@@ -62,4 +62,16 @@ export const enum WakeCause {
   Touch = 3,
   Ulp = 4,
   Other = 5,
+}
+
+/** The legacy `wifi` module's static side (ESP32 and the lin simulation): `new WiFi(dictionary, onNotify)`. */
+export interface WiFiApi {
+  /** Starts a station join; `onNotify` gets "connect", "gotIP", "disconnect", "lostIP". */
+  new (dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer }, onNotify: (message: string) => void): WiFiInstance;
+  /** Leave the network (no arguments). */
+  disconnect(): void;
+}
+
+export interface WiFiInstance {
+  close(): void;
 }

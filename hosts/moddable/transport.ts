@@ -59,6 +59,8 @@ export class TcpTransport {
   #socket: TcpSocket | null = null;
   #state = State.Idle;
   #generation = 0; // callbacks of an older socket are ignored
+  #peakWritable = 0; // the most room the socket announced: its send buffer when empty
+  #linger: ((drained: boolean) => void) | null = null;
 
   constructor(Tcp: TcpSocketConstructor, core: TransportEvents, clock: () => number, options: TcpTransportOptions) {
     const rxBytes = options.receiveBufferBytes ?? 1024;
@@ -90,6 +92,7 @@ export class TcpTransport {
     const generation = ++this.#generation;
     this.#state = State.Connecting;
     this.#writable = 0;
+    this.#peakWritable = 0;
     this.#queued = 0;
     try {
       this.#socket = new this.#Tcp({
@@ -139,18 +142,64 @@ export class TcpTransport {
 
   /** Close at the core's request: the core already considers the link closed, so no callback. */
   close(): void {
+    this.#endLinger(false);
     this.#generation++;
     this.#teardown();
   }
 
+  /**
+   * Close once everything written has left: nothing queued here and the
+   * socket's room back to the most it ever announced (its send buffer empty,
+   * so the peer acknowledged every byte), or after `maxMs`, whichever comes
+   * first. For the last packets before the radio stops (DISCONNECT): closing
+   * at once can drop them with the socket's buffer. `later(fn, ms)` schedules
+   * the bound and returns its cancel. `done(drained)` runs once, on a later turn
+   * or from a socket callback; the core is not told (it closed the link itself).
+   */
+  closeWhenDrained(maxMs: number, later: (fn: () => void, ms: number) => () => void, done: (drained: boolean) => void): void {
+    this.#endLinger(false);
+    if (this.#socket === null || this.#state !== State.Open) {
+      this.close();
+      later(() => done(false), 0);
+      return;
+    }
+    const cancel = later(() => {
+      if (this.#linger !== finish) return;
+      this.#linger = null;
+      this.#generation++;
+      this.#teardown();
+      done(false);
+    }, maxMs);
+    const finish = (drained: boolean): void => {
+      cancel();
+      this.#generation++;
+      this.#teardown();
+      done(drained);
+    };
+    this.#linger = finish;
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#linger !== null && this.#queued === 0 && this.#writable >= this.#peakWritable) this.#endLinger(true);
+  }
+
+  #endLinger(drained: boolean): void {
+    const linger = this.#linger;
+    this.#linger = null;
+    linger?.(drained);
+  }
+
   #onWritable(count: number): void {
     this.#writable = count;
+    if (count > this.#peakWritable) this.#peakWritable = count;
     if (this.#state === State.Connecting) {
       this.#state = State.Open;
       this.#core.transportOpened(this.#clock());
       if (this.#state !== State.Open) return; // the core closed it from inside transportOpened
     }
     this.#flush();
+    this.#checkDrained();
   }
 
   #flush(): void {
@@ -178,6 +227,7 @@ export class TcpTransport {
   }
 
   #fail(): void {
+    if (this.#linger !== null) return this.#endLinger(false); // the core already closed its side
     this.#generation++;
     this.#teardown();
     this.#core.transportClosed(this.#clock());

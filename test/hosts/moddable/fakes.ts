@@ -246,3 +246,84 @@ export class FakeTcp implements TcpSocket {
     this.closed = true;
   }
 }
+
+/**
+ * NVS behind `preference`, as flash sees it: every set is two steps, the
+ * erase of the key's old value and the write of the new one (Moddable's
+ * ESP32 Preference.set), a delete one step; `beforeStep` runs before each
+ * step and may throw PowerCut, so a test can lose power between any two.
+ * Counts the bytes programmed by ESP-IDF's NVS format: 32-byte entries, an
+ * integer one entry, a blob a header entry + its data entries + a blob index
+ * entry; an erase flips its entries' state bits (one 32-bit bitmap word).
+ */
+export class FakeNvs implements PreferenceStore {
+  readonly values = new Map<string, ArrayBuffer | number>();
+  bytes = 0;
+  sets = 0;
+  deletes = 0;
+  steps = 0;
+  beforeStep: (() => void) | null = null;
+
+  get(domain: string, key: string): unknown {
+    const v = this.values.get(`${domain}\0${key}`);
+    return v instanceof ArrayBuffer ? v.slice(0) : v;
+  }
+
+  set(domain: string, key: string, value: ArrayBuffer | number): void {
+    if (domain.length > 15 || key.length > 15) throw new Error('nvs_open fail');
+    if (!(value instanceof ArrayBuffer) && !(typeof value === 'number' && Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff))
+      throw new Error('unsupported type');
+    if (value instanceof ArrayBuffer && value.byteLength > 4000) throw new Error('nvs set fail');
+    const name = `${domain}\0${key}`;
+    this.#step();
+    if (this.values.delete(name)) this.bytes += 4;
+    this.#step();
+    this.values.set(name, value instanceof ArrayBuffer ? value.slice(0) : value);
+    this.bytes += typeof value === 'number' ? 32 : 32 * (2 + Math.ceil(value.byteLength / 32));
+    this.sets++;
+  }
+
+  delete(domain: string, key: string): void {
+    this.#step();
+    if (this.values.delete(`${domain}\0${key}`)) this.bytes += 4;
+    this.deletes++;
+  }
+
+  #step(): void {
+    this.steps++;
+    this.beforeStep?.();
+  }
+}
+
+/** Options of the fake `wifi`. */
+export interface FakeWiFiBehaviour {
+  /** ms from the join to "gotIP"; Infinity: never. */
+  joinMs: number;
+  /** ms when the dictionary carries the BSSID the network has; default joinMs. */
+  hintedJoinMs?: number;
+  /** The BSSID the access point has ("aa:bb:…"). */
+  bssid: string;
+}
+
+/** Moddable's legacy `wifi` on a FakeTimers clock: one join per instance, messages by callback. */
+export function fakeWiFi(timers: FakeTimers, behaviour: FakeWiFiBehaviour, log: { joins: { bssid?: string }[]; disconnects: number }) {
+  return class FakeWiFi {
+    #timer: FakeTimerHandle | undefined;
+    constructor(dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer }, onNotify: (message: string) => void) {
+      const hint = dictionary.bssid ? [...new Uint8Array(dictionary.bssid)].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined;
+      log.joins.push({ bssid: hint });
+      const ms = hint !== undefined && hint === behaviour.bssid ? behaviour.hintedJoinMs ?? behaviour.joinMs : behaviour.joinMs;
+      if (ms !== Infinity)
+        this.#timer = timers.set(() => {
+          onNotify('connect');
+          onNotify('gotIP');
+        }, ms);
+    }
+    close(): void {
+      timers.clear(this.#timer);
+    }
+    static disconnect(): void {
+      log.disconnects++;
+    }
+  };
+}

@@ -1,0 +1,37 @@
+// The module `dormouse`: the Client of client.ts bound to Moddable's own
+// modules, so an app writes `import Client from "dormouse"` (or
+// `import { Client } from "dormouse"`) and constructs it as it would
+// Moddable's `mqtt` Client. Include hosts/moddable/manifest_dormouse.json.
+//
+// TLS is opt-in (it brings Moddable's TLS stack into the build): include
+// manifest_dormouse_tls.json and `import "dormouse/tls"` once.
+
+import Timer from 'timer';
+import Preference from 'preference';
+import TCP from 'embedded:io/socket/tcp';
+import Net from 'net';
+import { rtcLength, rtcRead, rtcWrite } from 'dormouse/deepsleep';
+import { Client as Base, type ClientOptions, type ClientPlatform } from './client.js';
+
+/** What the bound Client uses; `dormouse/tls` adds TLS here. */
+export const platform: ClientPlatform = {
+  Timer: Timer as unknown as ClientPlatform['Timer'],
+  TCP: TCP as unknown as ClientPlatform['TCP'],
+  preference: Preference as unknown as ClientPlatform['preference'],
+  rtc: { byteLength: rtcLength(), read: rtcRead, write: rtcWrite },
+  resolve(name, done) {
+    Net.resolve(name, (_name, address) => done(address));
+  },
+  // On ESP32 Date.now() runs on through deep sleep (the RTC timer), so expiry kept in a session stays meaningful.
+  clock: () => Date.now(),
+  random: Math.random,
+};
+
+export class Client extends Base {
+  constructor(options: ClientOptions) {
+    super(options, platform);
+  }
+}
+
+export default Client;
+export type { ClientOptions, PublishFlags } from './client.js';
