@@ -2,8 +2,8 @@
 // The bindings (stores, transport, timer-host) take these as constructor
 // arguments instead of importing the Moddable modules, so the very same files
 // run under Node against fakes (test/hosts/moddable) and on the device, where
-// main.ts passes the real modules. The real modules' typings are checked
-// against these shapes wherever main.ts hands them over.
+// dormouse.ts and dormouse-wake.ts pass the real modules. The real modules' typings are checked
+// against these shapes where those files hand them over.
 
 /** ECMA-419 TCP socket (`embedded:io/socket/tcp`) in its default "buffer" format. */
 export interface TcpSocket {

@@ -8,7 +8,7 @@
 // writes internally without a bound the caller can see, reads by allocating
 // an ArrayBuffer or String, and multiplexes every event through one callback
 // with message codes. Its one advantage, host names, is covered by resolving
-// the broker's name once per wake (see main.ts).
+// the broker's name once per connection (see client.ts).
 
 import type { TcpSocket, TcpSocketConstructor } from './platform.js';
 

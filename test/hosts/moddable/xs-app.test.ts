@@ -1,7 +1,8 @@
-// The example app's wake cycle inside the real XS engine: hosts/moddable/main.ts
-// bundled with stand-ins for Moddable's modules (virtual timer, in-memory
-// preference, a TCP socket whose peer is the broker model) and the lin
-// version of the deep-sleep module.
+// The example app's wake cycle inside the real XS engine:
+// hosts/moddable/examples/sensor/main.ts on the `dormouse` module, bundled
+// with stand-ins for Moddable's modules (virtual timer, in-memory preference,
+// Wi-Fi, a TCP socket whose peer is the broker model) and the lin version of
+// the deep-sleep module.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { bundleForXs, runInXs } from '../../support/xs.js';
@@ -13,6 +14,9 @@ const standIns = {
   preference: here('../../support/xs-entry/moddable/preference.ts'),
   'embedded:io/socket/tcp': here('../../support/xs-entry/moddable/tcp.ts'),
   net: here('../../support/xs-entry/moddable/net.ts'),
+  wifi: here('../../support/xs-entry/moddable/wifi.ts'),
+  dormouse: here('../../../hosts/moddable/dormouse.ts'),
+  'dormouse/wake': here('../../../hosts/moddable/dormouse-wake.ts'),
   'dormouse/deepsleep': here('../../support/xs-entry/moddable/deepsleep.ts'),
 };
 
@@ -20,7 +24,7 @@ describe('Moddable example app on XS', () => {
   it('wakes, resumes its session, publishes a QoS 1 reading and sleeps: the minimum five packets a wake', async () => {
     const bundle = await bundleForXs(here('../../support/xs-entry/moddable-app.ts'), standIns);
     const [step] = await runInXs(bundle, ['report(runWakes(3))']);
-    const r = step.reports[0] as { sleeps: number; perWake: string[][]; traces: string[]; readings: string[]; connects: number };
+    const r = step.reports[0] as { sleeps: number; perWake: string[][]; traces: string[]; readings: string[]; connects: number; joins: { bssid?: string }[]; nvsSets: number };
     expect(r.sleeps).toBe(3);
     expect(r.readings).toHaveLength(3);
     expect(r.readings[0]).toMatch(/^sensors\/dormouse-1 \{"cause":0,/);
@@ -29,8 +33,11 @@ describe('Moddable example app on XS', () => {
     for (const wake of r.perWake) expect([...wake].sort()).toEqual([...minimum].sort());
     // A resumed wake sends its reading right behind CONNECT, before the CONNACK.
     expect(r.perWake[1]).toEqual(['device → CONNECT', 'device → PUBLISH', 'broker → CONNACK', 'broker → PUBACK', 'device → DISCONNECT']);
-    expect(r.traces).toContain('dormouse: connected, session present 0');
-    expect(r.traces.filter((t) => t === 'dormouse: connected, session present 1')).toHaveLength(2);
-    expect(r.traces.filter((t) => t.startsWith('dormouse: sleep-ready after'))).toHaveLength(3);
+    const wakes = r.traces.filter((t) => t.startsWith('dormouse: sleep-ready; wifi'));
+    expect(wakes).toHaveLength(3);
+    expect(wakes[1]).toMatch(/^dormouse: sleep-ready; wifi 120 \(bssid\), tcp \d+, connack \d+, last ack \d+, awake \d+ ms; 0 pending; DISCONNECT drained; flash 160 B in 2 NVS writes/);
+    // The BSSID of the first join, kept in RTC memory, is passed to the next ones.
+    expect(r.joins.map((j) => j.bssid)).toEqual([undefined, '24:0a:c4:12:34:56', '24:0a:c4:12:34:56']);
+    expect(r.nvsSets).toBe(6);
   }, 120_000);
 });

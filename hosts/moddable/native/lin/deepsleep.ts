@@ -6,7 +6,7 @@
 //   quitting and relaunching mcsim is a power loss (RTC gone, the preference
 //   file, i.e. "NVS", kept).
 // - sleep(ms) cannot stop the process, so it records a timer wake and
-//   returns; main.ts treats a return from sleep() as "the device slept" and
+//   returns; dormouse/wake (everyWake) treats a return from sleep() as "the device slept" and
 //   runs the next wake after ms in the same VM, with a fresh client.
 
 const RTC_BYTES = 4096;

@@ -2,18 +2,19 @@
 // `timer` and Date.now, an in-memory `preference`, and a TCP socket whose peer
 // is the broker model (sim/broker-model.ts), so the app's whole wake cycle
 // runs against a scripted broker with no host I/O.
-import { FakeTimers, FakePreference, FakeTcp } from '../../../hosts/moddable/fakes.js';
+import { FakeTimers, FakeNvs, FakeTcp } from '../../../hosts/moddable/fakes.js';
 import { BrokerModel, type BrokerConnection } from '../../../../sim/broker-model.js';
 import { PacketDecoder, DECODE_PACKET } from '../../../../modules/mqtt/decode.js';
 import type { TcpSocketOptions } from '../../../../hosts/moddable/platform.js';
 
 export const timers = new FakeTimers();
-export const preference = new FakePreference();
+export const preference = new FakeNvs();
 export const broker = new BrokerModel();
 export const packets: string[] = [];
 export const traces: string[] = [];
 export const readings: string[] = [];
 export let sleeps = 0;
+export const wifiLog = { joins: [] as { bssid?: string }[], disconnects: 0 };
 
 const EPOCH = 1_800_000_000_000;
 Date.now = () => EPOCH + timers.now;

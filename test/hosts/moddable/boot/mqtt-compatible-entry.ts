@@ -1,0 +1,1 @@
+import '../../../../hosts/moddable/examples/mqtt-compatible/main.js';

@@ -1,0 +1,2 @@
+import main from '../../../../hosts/moddable/examples/sensor/main.js';
+main();
