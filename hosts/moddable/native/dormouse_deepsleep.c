@@ -2,7 +2,8 @@
  * dormouse/deepsleep for ESP32: deep sleep with a timer wake-up, the wake
  * cause, and a buffer in RTC slow memory that survives deep sleep.
  *
- * Written against ESP-IDF's sleep API (esp_sleep.h) and XS in C (xsmc.h).
+ * Written against ESP-IDF v6.0's sleep API (esp_sleep.h; no deprecated calls)
+ * and XS in C (xsmc.h).
  * The JavaScript side is hosts/moddable/deepsleep.ts; the declarations are
  * hosts/moddable/typings/dormouse-deepsleep.d.ts.
  *
@@ -24,6 +25,7 @@
 #include "xsHost.h"
 
 #include "esp_attr.h"
+#include "esp_bit_defs.h"
 #include "esp_sleep.h"
 #include "esp_wifi.h"
 #include "soc/soc_caps.h"
@@ -68,30 +70,30 @@ void xs_dormouse_sleep(xsMachine *the)
 
 void xs_dormouse_wake_cause(xsMachine *the)
 {
+	/*
+	 * ESP-IDF v6.0: a bit mask, BIT(ESP_SLEEP_WAKEUP_x) per source that woke the chip
+	 * (several can at once); 0 when this boot is not a wake from sleep. It replaces
+	 * esp_sleep_get_wakeup_cause(), deprecated in v6.0 (migration guide, "System",
+	 * "Power Management"). One number is reported: the timer first (a sensor's
+	 * schedule), then pins, touch, ULP.
+	 */
+	uint32_t causes = esp_sleep_get_wakeup_causes();
 	int cause;
 
-	switch (esp_sleep_get_wakeup_cause()) {
-		case ESP_SLEEP_WAKEUP_UNDEFINED:
-			cause = kWakeReset;
-			break;
-		case ESP_SLEEP_WAKEUP_TIMER:
-			cause = kWakeTimer;
-			break;
-		case ESP_SLEEP_WAKEUP_EXT0:
-		case ESP_SLEEP_WAKEUP_EXT1:
-		case ESP_SLEEP_WAKEUP_GPIO:
-			cause = kWakePin;
-			break;
-		case ESP_SLEEP_WAKEUP_TOUCHPAD:
-			cause = kWakeTouch;
-			break;
-		case ESP_SLEEP_WAKEUP_ULP:
-			cause = kWakeUlp;
-			break;
-		default:
-			cause = kWakeOther;
-			break;
-	}
+	if (0 == causes)
+		cause = kWakeReset;
+	else if (causes & BIT(ESP_SLEEP_WAKEUP_TIMER))
+		cause = kWakeTimer;
+	else if (causes & (BIT(ESP_SLEEP_WAKEUP_EXT0) | BIT(ESP_SLEEP_WAKEUP_EXT1) | BIT(ESP_SLEEP_WAKEUP_GPIO)))
+		cause = kWakePin;
+	else if (causes & BIT(ESP_SLEEP_WAKEUP_TOUCHPAD))
+		cause = kWakeTouch;
+	else if (causes & BIT(ESP_SLEEP_WAKEUP_ULP))
+		cause = kWakeUlp;
+	else if (causes == BIT(ESP_SLEEP_WAKEUP_UNDEFINED))
+		cause = kWakeReset;
+	else
+		cause = kWakeOther;
 	xsmcSetInteger(xsResult, cause);
 }
 
