@@ -315,12 +315,13 @@ export class Client {
     return id;
   }
 
-  unsubscribe(topic: string): boolean {
+  /** Unsubscribe (the broker may hold the filter from an earlier session); returns the packet id, 0 if not sent now. */
+  unsubscribe(topic: string): number {
     if (this.durable !== null) this.durable.writeThrough = true;
-    const had = this.core.unsubscribe(topic, this.#p.clock());
+    const id = this.core.unsubscribe(topic, this.#p.clock());
     this.#deadlines.sync();
     this.#updateWriteThrough();
-    return had;
+    return id;
   }
 
   /**

@@ -59,6 +59,11 @@ export class ModelWorld {
     };
   }
 
+  /** The world's seeded random source (reconnect jitter), so a run replays exactly. */
+  get random(): () => number {
+    return this.#random;
+  }
+
   get now(): number {
     return EPOCH + this.timers.now;
   }

@@ -7,6 +7,7 @@ import type { ModelWorld } from '../model-world.js';
 export interface BootWorld extends ModelWorld {
   config: Record<string, unknown>;
   accepted: string[];
+  accepting: boolean;
 }
 
 export const world = (globalThis as unknown as { __dormouseWorld: BootWorld }).__dormouseWorld;
