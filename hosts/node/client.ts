@@ -582,25 +582,23 @@ export class NodeClient extends EventEmitter {
       }
       case ClientEvent.Subscribed: {
         // Every call waiting on this filter gets its latest answer: a filter
-        // subscribed twice before its SUBACK is answered once.
-        const subs = this.#subs;
-        if (!subs) break;
-        const list = subs.get(detail as string);
-        subs.delete(detail as string);
-        if (subs.size === 0) this.#subs = null;
-        if (list) for (const w of list) w.resolve(b);
+        // subscribed twice before its SUBACK is answered once. The session
+        // keeps one request per filter, so an unsubscribe of it still waiting
+        // was overtaken by this subscribe and gets no UNSUBACK of its own.
+        const topic = detail as string;
+        settle(this.#unsubs, topic, null, () => new Error(`subscribed to ${JSON.stringify(topic)} again before the UNSUBACK arrived`));
+        settle(this.#subs, topic, b);
+        this.#dropEmptyWaiters();
         break;
       }
       case ClientEvent.SubscriptionDowngraded:
         this.emit('downgrade', { topic: detail, requested: a, granted: b });
         break;
       case ClientEvent.Unsubscribed: {
-        const unsubs = this.#unsubs;
-        if (!unsubs) break;
-        const list = unsubs.get(detail as string);
-        unsubs.delete(detail as string);
-        if (unsubs.size === 0) this.#unsubs = null;
-        if (list) for (const w of list) w.resolve(b);
+        const topic = detail as string;
+        settle(this.#subs, topic, null, () => new Error(`unsubscribed from ${JSON.stringify(topic)} before the SUBACK arrived`));
+        settle(this.#unsubs, topic, b);
+        this.#dropEmptyWaiters();
         break;
       }
       case ClientEvent.SessionLost:
@@ -788,6 +786,17 @@ function authenticationOptions(o: ConnectOptions): AuthenticationOptions | undef
 
 function authBytes(d: Uint8Array | string | undefined | void): Uint8Array | undefined {
   return typeof d === 'string' ? Buffer.from(d) : (d ?? undefined);
+}
+
+/** Answer every call waiting on `key`: resolve with `value`, or reject with `error()` when value is null. */
+function settle(map: Map<string, Waiter[]> | null, key: string, value: number | null, error?: () => Error): void {
+  const list = map?.get(key);
+  if (!list) return;
+  map!.delete(key);
+  for (const w of list) {
+    if (value !== null) w.resolve(value);
+    else w.reject(error!());
+  }
 }
 
 function remove(map: Map<string, Waiter[]>, key: string, w: Waiter): void {

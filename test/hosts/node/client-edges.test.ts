@@ -161,4 +161,18 @@ describe('an MQTT 5 CONNECT to aedes (3.1.1 only)', () => {
     expect(c.metrics().protocolErrors).toBe(0);
     await c.end();
   });
+
+  it('a subscribe overtaken by an unsubscribe of the same filter (and back) settles instead of waiting forever', async () => {
+    const c = connect(aedes.url, { clientId: 'overtaken' });
+    await once(c, 'connect');
+    const sub = c.subscribe('o/1', { qos: 1 });
+    const unsub = c.unsubscribe('o/1');
+    await expect(sub).rejects.toThrow('unsubscribed from "o/1" before the SUBACK arrived');
+    expect(await unsub).toEqual([{ topic: 'o/1', reasonCode: 0 }]);
+    const unsub2 = c.unsubscribe('o/2');
+    const sub2 = c.subscribe('o/2', { qos: 1 });
+    await expect(unsub2).rejects.toThrow('subscribed to "o/2" again before the UNSUBACK arrived');
+    expect(await sub2).toEqual([{ topic: 'o/2', qos: 1 }]);
+    await c.end();
+  });
 });
