@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { bundleForXs, runInXs } from '../support/xs.js';
 import { coreCycle } from '../support/xs-entry/core-cycle.js';
+import { edgesCycle } from '../support/xs-entry/edges-cycle.js';
 
 const entry = fileURLToPath(new URL('../support/xs-entry/core-cycle.ts', import.meta.url));
+const edgesEntry = fileURLToPath(new URL('../support/xs-entry/edges-cycle.ts', import.meta.url));
 
 describe('client core on XS', () => {
   it('connect, publish, cut, restore from the snapshot and resume: identical to Node, byte for byte', async () => {
@@ -17,5 +19,13 @@ describe('client core on XS', () => {
     expect(inNode.writes).toContain('101000044d5154540400003c000464657631' + '3c12000a73656e736f72732f74310002' + '32312e35');
     // Then PUBREL for it after the PUBREC, and DISCONNECT at the end.
     expect(inNode.writes.slice(-2)).toEqual(['62020002', 'e000']);
+  }, 120_000);
+
+  it('issue 12 edges (lists, Maximum Packet Size, error ack, QoS 2 by PUBACK, AUTH, 3.1.1 CONNACK): identical to Node', async () => {
+    const inNode = edgesCycle();
+    expect(inNode.errors).toHaveLength(1);
+    expect(inNode.writes).toContain('820d0001000003612f2b0100016206'); // one SUBSCRIBE for both filters
+    const [step] = await runInXs(await bundleForXs(edgesEntry), ['report(edgesCycle())']);
+    expect(step.reports[0]).toEqual(inNode);
   }, 120_000);
 });
