@@ -10,7 +10,7 @@
 import { PacketType, ProtocolVersion, type AuthPacket, type ConnackPacket, type Packet, type Properties, type PublishPacket, type QoS, type Subscription, type Will } from '../mqtt/types.js';
 import { encode, encodeAck, encodedLength, encodePublish, publishLayout, publishLength, varintSize, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
 import { isValidTopicFilter } from '../mqtt/topic-match.js';
-import { PacketDecoder, DECODE_PACKET, DECODE_ERROR } from '../mqtt/decode.js';
+import { PacketDecoder, DECODE_PACKET, DECODE_ERROR, DECODE_PUBLISH_HEAD, DECODE_PIECE } from '../mqtt/decode.js';
 import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
 import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
 import { crc32 } from './crc32.js';
@@ -71,10 +71,18 @@ export interface ClientOptions {
   username?: string;
   password?: string | Uint8Array;
   will?: { topic: string; payload: Uint8Array | string; qos?: QoS; retain?: boolean; properties?: Properties };
-  /** Extra MQTT 5 CONNECT properties (user properties, say). */
+  /**
+   * Extra MQTT 5 CONNECT properties (user properties, say). A Maximum Packet
+   * Size given here is sent and enforced; without one, CONNECT carries none
+   * when the host takes large messages in pieces (hooks.piece), else the
+   * receive buffer size.
+   */
   properties?: Properties;
   capacities?: Partial<Capacities>;
-  /** Bytes of incomplete input kept, and so the largest packet accepted. Default 2048. */
+  /**
+   * Bytes of incomplete input kept, and so the largest packet accepted, but
+   * for a PUBLISH when the host takes pieces (hooks.piece). Default 2048.
+   */
   receiveBufferSize?: number;
   /** Bytes of output batched into one write. Default 2048. */
   sendBufferSize?: number;
@@ -84,15 +92,28 @@ export interface ClientOptions {
   earlyPublish?: boolean;
   /**
    * Do not deliver again a QoS 2 message that a broker sends once more after
-   * its PUBREL (DUP set, an id released since, the same topic and payload).
-   * mosquitto 2.0.x does this when a connection dies right after its CONNECT
-   * while a PUBREL was owed (bench/soak-mosquitto-pubrel.ts shows it); MQTT
-   * 4.3.3 forbids it. Off by default: a broker that gave a released id at once
-   * to an identical new message, whose first copy was then lost, would have
-   * that copy suppressed. Keeps capacities.releasedQos2 ids (default: as many
-   * as capacities.incomingQos2).
+   * its PUBREL: the same id, released since, and the same topic and payload,
+   * with DUP set, or with DUP clear on a later connection than the release.
+   * mosquitto 2.0.x sends such a replay with DUP set when a connection dies
+   * right after its CONNECT while a PUBREL was owed
+   * (bench/soak-mosquitto-pubrel.ts); aedes 1.2.0 sends a completed message
+   * again with DUP clear on reconnect. MQTT 4.3.3 forbids both. Off by
+   * default: a broker that gave a released id to an identical new message
+   * (with DUP set after losing its first copy, or as the first message of the
+   * next connection) would have that message suppressed. Keeps
+   * capacities.releasedQos2 ids (default: as many as capacities.incomingQos2).
    */
   guardReplayAfterPubrel?: boolean;
+  /**
+   * Bytes for incoming QoS 2 PUBLISH packets that arrive while the id table
+   * (capacities.incomingQos2) is full: they wait here, unacknowledged, and are
+   * delivered and answered as PUBRELs free ids, in order. mosquitto 2.0 sends
+   * that far ahead of its PUBRELs (README, "Brokers have bugs too"). Only when
+   * this is full too does the client hold messages back at the broker and
+   * reconnect to get them again. Allocated the first time it is needed.
+   * Default: receiveBufferSize; 0: none.
+   */
+  incomingHoldBytes?: number;
   reconnect?: ReconnectOptions;
   /** Reconnect after a loss. Default true. */
   autoReconnect?: boolean;
@@ -135,6 +156,20 @@ const enum Flag {
   AuthAwaitingReply = 256,
   /** A re-authentication (AUTH 0x19) is under way. */
   ReAuthenticating = 512,
+  /** The large message under way is not delivered (a duplicate, a replay, held back). */
+  PieceSkip = 1024,
+  /** The large message under way is a QoS 2 one whose id was stored at its head: forget it if the connection ends first. */
+  PieceOpen = 2048,
+}
+
+/** What to do with an incoming QoS 2 PUBLISH (#acceptQos2). */
+const enum Qos2 {
+  /** New: its id is stored (and persisted); deliver, then PUBREC. */
+  Deliver = 0,
+  /** Seen before (or a replay the guard caught): PUBREC only. */
+  Duplicate = 1,
+  /** No room for its id: it waits in the hold region or at the broker (#holdBack). */
+  Full = 2,
 }
 
 /** Indexes into `metrics`. */
@@ -240,6 +275,18 @@ export class DormouseClient {
   #flags = 0;
   /** MQTT 5 enhanced authentication, or null (the usual case). */
   #auth: AuthenticationOptions | null = null;
+  /** The ack owed at the last piece of the large message under way: (type << 16) | packet id, or 0. */
+  #pieceAck = 0;
+  /**
+   * Whole QoS 2 PUBLISH packets waiting for room in the id table, back to
+   * back from byte 0 (see incomingHoldBytes); made on first need.
+   */
+  #hold: Uint8Array | null = null;
+  #holdSize: number;
+  #heldLen = 0;
+  #heldCount = 0;
+  /** Decodes the held packets again when they get room (made with #hold). */
+  #holdDecoder: PacketDecoder | null = null;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -282,12 +329,31 @@ export class DormouseClient {
       utf8Write(options.clientId, idBytes, 0);
       this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
     }
-    this.#decoder = new PacketDecoder({ version, buffer: s.arena, bufferOffset: s.extraBytesIndex, bufferSize: receive, maxPacketSize: receive });
+    const pieces = typeof hooks.piece === 'function';
+    const maxPacket = options.properties?.maximumPacketSize;
+    if (maxPacket !== undefined) {
+      if (!Number.isInteger(maxPacket) || maxPacket < 1 || maxPacket > UNLIMITED_PACKET - 5) {
+        throw new RangeError('options.properties.maximumPacketSize must be 1..268435455');
+      }
+      if (maxPacket > receive && !pieces) {
+        throw new RangeError('options.properties.maximumPacketSize is larger than receiveBufferSize: take large messages in pieces (hooks.piece) or lower it');
+      }
+    }
+    this.#decoder = new PacketDecoder({
+      version,
+      buffer: s.arena,
+      bufferOffset: s.extraBytesIndex,
+      bufferSize: receive,
+      maxPacketSize: maxPacket ?? (pieces ? UNLIMITED_PACKET : receive),
+      pieces,
+    });
     this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
     this.#outboxPolicy = options.outboxPolicy ?? OutboxPolicy.Reject;
     this.#sessionLostPolicy = options.sessionLostPolicy ?? SessionLostPolicy.Republish;
     if (options.earlyPublish ?? true) this.#flags |= Flag.EarlyPublish;
     if (options.autoReconnect ?? true) this.#flags |= Flag.AutoReconnect;
+    this.#holdSize = options.incomingHoldBytes ?? receive;
+    if (!Number.isInteger(this.#holdSize) || this.#holdSize < 0) throw new RangeError('options.incomingHoldBytes must be a whole number >= 0');
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10000;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 10000;
     this.meta = {
@@ -308,21 +374,24 @@ export class DormouseClient {
       if (typeof auth.method !== 'string' || auth.method === '') throw new TypeError('options.authentication.method must be a non-empty string');
       this.#auth = auth;
     }
-    this.#connectExtra = this.#connectOptions(options, receive);
+    this.#connectExtra = this.#connectOptions(options, pieces ? 0 : receive);
     const n = encode(this.#connectPacket(), this.version, new Uint8Array(4096), 0);
     if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
     if (n > send) throw new RangeError('the CONNECT packet is larger than sendBufferSize');
   }
 
-  #connectOptions(o: ClientOptions, receive: number): ConnectExtra | null {
+  /** `largest`: the Maximum Packet Size to ask for unless the options give one (0: none, the spec's default of no limit). */
+  #connectOptions(o: ClientOptions, largest: number): ConnectExtra | null {
     let properties: Properties | undefined;
     if (this.version === ProtocolVersion.V5) {
+      // Only what differs from the spec's defaults [MQTT-3.1.2.11]: each property costs bytes on every connect.
       properties = { ...o.properties };
       const expiry = o.sessionExpiryInterval ?? (this.clean ? 0 : 86400);
       if (expiry > 0) properties.sessionExpiryInterval = expiry;
-      // We hold at most this many incoming QoS 2 ids, so ask for no more in flight.
-      properties.receiveMaximum = this.session.caps.incomingQos2;
-      properties.maximumPacketSize = receive;
+      // We hold at most this many incoming QoS 2 ids, so ask for no more in
+      // flight (set again at each connect; the default is 65535).
+      if (this.session.caps.incomingQos2 < 65535) properties.receiveMaximum = this.session.caps.incomingQos2;
+      if (properties.maximumPacketSize === undefined && largest > 0) properties.maximumPacketSize = largest;
       if (this.#auth !== null) {
         properties.authenticationMethod = this.#auth.method;
         delete properties.authenticationData; // set at each connect (transportOpened)
@@ -390,11 +459,11 @@ export class DormouseClient {
       this.#out[this.#outLen++] = 0;
     }
     const wasLive = this.state >= ConnState.Opening;
+    this.#resetInput();
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#flush();
     this.state = ConnState.Idle;
-    this.#decoder.reset();
     this.#pingDeadline = -1;
     if (wasLive) {
       this.#hooks.close();
@@ -414,7 +483,8 @@ export class DormouseClient {
     if (properties) {
       // Ids still held from an earlier connection take room: ask for no more
       // new QoS 1/2 messages in flight than the table can still take.
-      properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      const room = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      if (room < 65535) properties.receiveMaximum = room;
       const a = this.#auth;
       if (a !== null) {
         const data = typeof a.initialData === 'function' ? a.initialData() : a.initialData;
@@ -459,6 +529,16 @@ export class DormouseClient {
         this.#pingDeadline = -1;
         this.#handle(d.packet as Packet, now);
         if (this.state < ConnState.Connecting) break; // the packet closed the connection
+      } else if (r === DECODE_PIECE) {
+        this.#publishPiece(d.packet as DecodedPublish, now);
+        if (this.state < ConnState.Connecting) break; // the application refused it
+      } else if (r === DECODE_PUBLISH_HEAD) {
+        this.#pingDeadline = -1;
+        if (this.state !== ConnState.Connected) {
+          this.#protocolError(now, 0x82, 'PUBLISH before CONNACK');
+          break;
+        }
+        this.#publishHead(d.packet as DecodedPublish);
       } else {
         if (r === DECODE_ERROR) this.#protocolError(now, d.error?.reasonCode ?? 0x81, d.error?.message ?? "malformed packet");
         break;
@@ -467,6 +547,8 @@ export class DormouseClient {
     if ((this.#flags & Flag.ReconnectForHeldBack) !== 0 && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
     this.#checkSleepReady();
     this.#flush(true);
+    // The PUBCOMPs of this call are out: from now on the broker may reuse their ids.
+    if (this.session.replayGuard) this.session.releasedAnswered();
   }
 
   /**
@@ -474,12 +556,14 @@ export class DormouseClient {
    * connection cleanly and open the next at once, so the broker sends them again.
    */
   #reconnectAtOnce(now: number): void {
+    const held = this.metrics[Metric.HeldBack];
     this.#reserve(2);
     this.#out[this.#outLen++] = PacketType.Disconnect << 4;
     this.#out[this.#outLen++] = 0;
     this.#flush();
     this.#lost(now, true, false, 0);
     this.#attemptAt = now;
+    this.#hooks.event(ClientEvent.HeldBack, held, (this.#flags & Flag.AutoReconnect) !== 0 ? 1 : 0);
   }
 
   /** Run timers: reconnect, connect timeout, keepalive, outbox expiry. */
@@ -899,11 +983,14 @@ export class DormouseClient {
       }
       case PacketType.Pubrel: {
         const known = s.removeIncoming(p.packetId);
+        this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         if (known) {
           this.#dirty = true;
-          if ((this.#flags & Flag.HeldBack) !== 0) this.#flags |= Flag.ReconnectForHeldBack;
+          if (this.#heldCount > 0) this.#drainHeld();
+          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && s.incomingCount < s.caps.incomingQos2) {
+            this.#flags |= Flag.ReconnectForHeldBack;
+          }
         }
-        this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         return;
       }
       case PacketType.Suback: {
@@ -1000,6 +1087,7 @@ export class DormouseClient {
     if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
     this.state = ConnState.Connected;
     this.#flags = (this.#flags | Flag.EverConnected) & ~(Flag.ClosedBeforeConnack | Flag.AuthAwaitingReply | Flag.ReAuthenticating);
+    if (this.session.replayGuard) this.session.releasedNowEnded();
     this.reconnectPolicy.connected(now);
     const s = this.session;
     const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
@@ -1056,42 +1144,145 @@ export class DormouseClient {
       this.#hooks.message(p);
       return this.#ack(PacketType.Puback, p.packetId, 0);
     }
-    if (s.hasIncoming(p.packetId)) {
+    // Older messages wait: this one queues behind them, unless it is a resend of a held id.
+    if ((this.#heldCount > 0 || (this.#flags & Flag.HeldBack) !== 0) && !s.hasIncoming(p.packetId)) return this.#holdBack(p as DecodedPublish);
+    const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p as DecodedPublish) : 0);
+    if (what === Qos2.Full) return this.#holdBack(p as DecodedPublish);
+    if (what === Qos2.Deliver) this.#hooks.message(p);
+    this.#ack(PacketType.Pubrec, p.packetId, 0);
+  }
+
+  /**
+   * No room for this QoS 2 message's id (the broker sends ahead of the
+   * PUBRELs it owes; 3.1.1 has no Receive Maximum to stop it, and mosquitto
+   * 2.0 exceeds ours). Keep its bytes in the hold region, unacknowledged,
+   * until a PUBREL makes room (#drainHeld). When that is full too, hold it
+   * back at the broker: no delivery, no PUBREC, so the broker keeps it and
+   * sends it again on the next connection, which we open as soon as PUBRELs
+   * have made room; later ones are held back too, to keep their order.
+   * Nothing here is persisted: unacknowledged, they are the broker's still.
+   */
+  #holdBack(p: DecodedPublish): void {
+    this.metrics[Metric.HeldBack]++;
+    const len = p.payloadEnd - p.packetStart;
+    if ((this.#flags & Flag.HeldBack) === 0 && this.#heldLen + len <= this.#holdSize) {
+      const hold = (this.#hold ??= new Uint8Array(this.#holdSize));
+      hold.set(p.bytes.subarray(p.packetStart, p.payloadEnd), this.#heldLen);
+      this.#heldLen += len;
+      this.#heldCount++;
+      return;
+    }
+    this.#flags |= Flag.HeldBack;
+  }
+
+  /** PUBRELs made room: deliver and answer held messages, oldest first, while there is room. */
+  #drainHeld(): void {
+    const s = this.session;
+    const hold = this.#hold!;
+    const d = (this.#holdDecoder ??= new PacketDecoder({ version: this.version, buffer: hold, bufferSize: hold.length }));
+    d.reset();
+    d.feed(hold.subarray(0, this.#heldLen));
+    let used = 0;
+    while (this.#heldCount > 0 && s.incomingCount < s.caps.incomingQos2 && d.next() === DECODE_PACKET) {
+      const p = d.packet as DecodedPublish;
+      used = p.payloadEnd;
+      this.#heldCount--;
+      const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p) : 0);
+      if (what === Qos2.Deliver) this.#hooks.message(p);
+      this.#ack(PacketType.Pubrec, p.packetId, 0);
+    }
+    d.reset();
+    hold.copyWithin(0, used, this.#heldLen);
+    this.#heldLen -= used;
+  }
+
+  /**
+   * The QoS 2 decision for a PUBLISH with this id (`hash`: its message hash
+   * for the replay guard). On Deliver the id is stored and persisted.
+   */
+  #acceptQos2(id: number, dup: boolean, hash: number): Qos2 {
+    const s = this.session;
+    if (s.hasIncoming(id)) {
       // Seen before and not yet released: the sender is resending [MQTT-4.3.3-9].
       this.metrics[Metric.DuplicatesSuppressed]++;
-      return this.#ack(PacketType.Pubrec, p.packetId, 0);
+      return Qos2.Duplicate;
     }
-    let hash = 0;
     if (s.replayGuard) {
-      hash = messageHash(p as DecodedPublish);
-      if (p.dup && s.isReleased(p.packetId, hash)) {
+      // A replay: the same message (id and hash) released before, sent again
+      // with DUP 1; or with DUP 0 (aedes 1.2.0 does that) when the broker
+      // cannot be reusing the id: on a later connection than the release, or
+      // before our PUBCOMP for it has left. Otherwise a DUP 0 PUBLISH with a
+      // released id is a new message: the id is free once PUBCOMP is processed.
+      if (dup ? s.isReleased(id, hash) : s.isReleasedNotReusable(id, hash)) {
         // The broker replays a message it already released (see guardReplayAfterPubrel):
         // acknowledge as if new, deliver nothing; its PUBREL follows.
         this.metrics[Metric.BrokerReplays]++;
         this.metrics[Metric.DuplicatesSuppressed]++;
-        s.forgetReleased(p.packetId);
-        if (s.addIncoming(p.packetId, hash)) this.#dirty = true;
-        return this.#ack(PacketType.Pubrec, p.packetId, 0);
+        s.forgetReleased(id);
+        if (s.addIncoming(id, hash)) this.#dirty = true;
+        return Qos2.Duplicate;
       }
-      s.forgetReleased(p.packetId);
+      s.forgetReleased(id);
     }
-    if (!s.addIncoming(p.packetId, hash)) {
-      // The table is full of ids still waiting for their PUBREL (a broker may
-      // send new messages ahead of the PUBRELs it owes from an earlier
-      // connection, and 3.1.1 has no Receive Maximum to stop it). Hold this
-      // one back: no delivery, no PUBREC, so the broker keeps it and sends it
-      // again on the next connection, which we open as soon as PUBRELs have
-      // made room.
-      this.metrics[Metric.HeldBack]++;
-      this.#flags |= Flag.HeldBack;
-      return;
-    }
+    // The table is full of ids still waiting for their PUBREL: the caller holds it back.
+    if (!s.addIncoming(id, hash)) return Qos2.Full;
     // Persist the id before the application sees the message: after a crash the
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;
     this.#persistIfDirty();
-    this.#hooks.message(p);
-    this.#ack(PacketType.Pubrec, p.packetId, 0);
+    return Qos2.Deliver;
+  }
+
+  /**
+   * A PUBLISH larger than the receive buffer begins (the decoder parsed its
+   * head): decide once what its pieces are for. QoS 2 is decided here, before
+   * the first byte reaches the application, exactly as for a whole message;
+   * the ack waits for the last piece.
+   */
+  #publishHead(p: DecodedPublish): void {
+    this.metrics[Metric.Received]++;
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    const id = p.packetId;
+    this.#pieceAck = p.qos === 0 ? 0 : ((p.qos === 1 ? PacketType.Puback : PacketType.Pubrec) << 16) | id;
+    if (p.qos !== 2) return;
+    const s = this.session;
+    // The guard cannot hash a payload it has not seen: a large message's hash is its topic and length.
+    let what = Qos2.Full;
+    if ((this.#heldCount === 0 && (this.#flags & Flag.HeldBack) === 0) || s.hasIncoming(id)) {
+      what = this.#acceptQos2(id, p.dup, s.replayGuard ? crc32(p.bytes, p.topicStart, p.topicEnd, p.payloadLength) : 0);
+    }
+    if (what === Qos2.Deliver) {
+      this.#flags |= Flag.PieceOpen;
+    } else {
+      this.#flags |= Flag.PieceSkip;
+      if (what === Qos2.Full) {
+        // Too large for the hold region: held back at the broker.
+        this.metrics[Metric.HeldBack]++;
+        this.#flags |= Flag.HeldBack;
+        this.#pieceAck = 0;
+      }
+    }
+  }
+
+  #publishPiece(p: DecodedPublish, now: number): void {
+    if ((this.#flags & Flag.PieceSkip) === 0 && this.#hooks.piece!(p, p.pieceOffset, p.payloadLength) === false) {
+      // The application cannot take it: close without acknowledging (the host reported why).
+      this.lastReasonCode = 0x95;
+      if (this.version === ProtocolVersion.V5) {
+        this.#reserve(4);
+        this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+        this.#out[this.#outLen++] = 2;
+        this.#out[this.#outLen++] = 0x95;
+        this.#out[this.#outLen++] = 0;
+        this.#flush();
+      }
+      return this.#lost(now, true, false, 0x95);
+    }
+    if (p.pieceOffset + (p.payloadEnd - p.payloadStart) !== p.payloadLength) return;
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    const ack = this.#pieceAck;
+    this.#pieceAck = 0;
+    if (ack !== 0) this.#ack(ack >>> 16, ack & 0xffff, 0);
   }
 
   // ---- outgoing work -------------------------------------------------------
@@ -1424,11 +1615,28 @@ export class DormouseClient {
     this.#lost(now, true, false, reason);
   }
 
+  /** Forget partial input at the end of a connection. */
+  #resetInput(): void {
+    this.#decoder.reset();
+    if ((this.#flags & Flag.PieceOpen) !== 0) {
+      // A large QoS 2 message cut short: we never sent its PUBREC, so the broker
+      // sends it again whole; forget its id so that copy is delivered (from offset 0).
+      const id = this.#pieceAck & 0xffff;
+      if (this.session.removeIncoming(id)) this.#dirty = true;
+      this.session.forgetReleased(id);
+    }
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    this.#pieceAck = 0;
+    // Held messages were never acknowledged: the broker sends them again.
+    this.#heldLen = 0;
+    this.#heldCount = 0;
+  }
+
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
     this.#outLen = this.#outAt;
     this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
-    this.#decoder.reset();
+    this.#resetInput();
     this.#pingDeadline = -1;
     const s = this.session;
     for (let k = 0; k < s.subCount; k++) s.setSubPacketId(k, 0);
