@@ -35,7 +35,7 @@
 import { readFileSync, readdirSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { connect, refusalText, type ConnectOptions, type NodeClient, type PublishOptions } from './client.js';
-import { FileSnapshotStore } from './file-store.js';
+import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import {
   ExitCode, VERSION, parseCliArgs, usageHint,
   type CliOptions, type CliProperty, type CommonOptions, type PubOptions, type SubOptions,
@@ -135,15 +135,32 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** For the bin: run, let stdout drain, exit with the code. */
 export async function run(argv: readonly string[]): Promise<never> {
+  // A session write that fails later (the disk filled, a permission changed)
+  // throws out of the socket's data handler: one line and exit 1, as above.
+  process.on('uncaughtException', (e) => {
+    process.stderr.write(errorLine(e));
+    process.exit(ExitCode.Usage);
+  });
   let code: number;
   try {
     code = await main(argv);
   } catch (e) {
-    process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(errorLine(e));
     code = ExitCode.Usage;
   }
   if (process.stdout.writableLength > 0) await new Promise((r) => process.stdout.once('drain', r));
   process.exit(code);
+}
+
+/**
+ * An error with a code (the system's, such as EACCES, or one of ours) is
+ * about the user's input or machine: one line. Anything else is a bug in
+ * dormouse: its stack, to report.
+ */
+function errorLine(e: unknown): string {
+  const err = e as (Error & { code?: unknown }) | undefined;
+  if (err instanceof Error && typeof err.code === 'string') return `Error: ${err.message.replace(/\.?$/, '.')}\n`;
+  return `Error: ${err?.stack ?? String(e)}\n`;
 }
 
 // ---------------------------------------------------------------- options
@@ -255,6 +272,10 @@ class SyncBeforeSendStore implements SnapshotStore {
     return this.#inner.read(slot);
   }
 
+  setAside(): string[] {
+    return this.#inner.setAside();
+  }
+
   write(slot: 0 | 1, image: Uint8Array): void {
     this.#inner.write(slot, image);
     this.#dirty.add(slot);
@@ -277,8 +298,15 @@ function fsyncPath(file: string): void {
 }
 
 function open(o: CommonOptions, sizes: { receive: number; send: number }, out: Debug | null, syncBeforeSend = false): Opened {
-  const deferred = o.sessionFile !== undefined && syncBeforeSend ? new SyncBeforeSendStore(o.sessionFile) : null;
-  const store = deferred ?? (o.sessionFile !== undefined ? new FileSnapshotStore(o.sessionFile) : null);
+  let deferred: SyncBeforeSendStore | null = null;
+  let store: FileSnapshotStore | SyncBeforeSendStore | null = null;
+  try {
+    deferred = o.sessionFile !== undefined && syncBeforeSend ? new SyncBeforeSendStore(o.sessionFile) : null;
+    store = deferred ?? (o.sessionFile !== undefined ? new FileSnapshotStore(o.sessionFile) : null);
+  } catch (e) {
+    if (!(e instanceof SessionFileError)) throw e;
+    throw new CliExit(ExitCode.Usage, `Error: ${e.message}.`);
+  }
   const persistent = !o.cleanSession || store !== null;
   let sessionExpiry = o.sessionExpiryInterval;
   // --session-file implies -c; without -c the parser chose "expire at disconnect".
@@ -326,6 +354,9 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
     client.once('connect', (ack: { sessionPresent: boolean }) => { wasConnected = true; resolve(ack); });
   });
   client.on('error', (err: Error & { code?: unknown }) => { lastError = err; });
+  client.on('sessionDamaged', ({ keptAs }: { keptAs: string[] }) => {
+    if (!o.quiet) process.stderr.write(`Warning: the session in ${o.sessionFile} was damaged (no readable copy in either slot): its bytes are kept in ${keptAs.join(' and ')}; starting a new session.\n`);
+  });
   client.on('close', () => {
     out?.reset();
     if (deliberate) return;
@@ -342,7 +373,7 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
       const e = lastError;
       const text = e === null ? `no CONNACK from ${o.host}:${o.port} within ${CONNECT_TIMEOUT_MS / 1000} s`
         : e.code === 'ECONNREFUSED' ? 'Connection refused'
-        : e.message;
+        : e.message.replace(/\.?$/, '.');
       fail(new CliExit(ExitCode.Usage, `Error: ${text}`));
     }
   });
@@ -416,7 +447,7 @@ async function runPub(o: PubOptions): Promise<number> {
     if (!o.quiet) process.stderr.write(`Warning: Publish ${d.token} failed: ${d.text}.\n`);
   });
   // The line position must be anchored to the restored session before anything is published.
-  const position = o.message.kind === 'stdin-line' && c.store ? LinePosition.open(c.store, c.client, o) : null;
+  const position = o.message.kind === 'stdin-line' && c.store && !c.client.startError ? LinePosition.open(c.store, c.client, o) : null;
   await guard(c, c.connected);
   const pubOpts: PublishOptions = { qos: o.qos, retain: o.retain, properties: propertiesFor(o.properties, 'publish') };
 
