@@ -577,6 +577,8 @@ export class NodeClient extends EventEmitter {
       if (c.#transport !== t) return;
       c.#transport = null;
       if (err && !c.#ended) c.#error(err);
+      // Closed by the server without a word before its CONNACK (an overloaded or misconfigured broker, a proxy): say so.
+      else if (!c.#ended && !c.connected) c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
       c.core.transportClosed(c.#now());
       c.#schedule();
       if (c.#ended) c.#finishEnd();

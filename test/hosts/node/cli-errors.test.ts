@@ -4,12 +4,15 @@
 // in ways that used to mislead. Permission tests run the child as nobody when
 // the suite runs as root (root ignores file permissions; CI runs as root).
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeMosquitto, startMosquitto, type MosquittoHandle } from '../../support/brokers.js';
+import { makeTestPki, type TestPki } from '../../support/certs.js';
+import { connect } from '../../../hosts/node/client.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'dormouse.mjs');
@@ -187,5 +190,160 @@ describeMosquitto('dormouse: session files against mosquitto', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(oneLine(r)).toMatch(new RegExp(`^Error: cannot write the session file "${prefix}\\.[01]": permission denied\\.$`));
     expect(r.stdout).not.toMatch(/^m$/m);
+  });
+});
+
+/** mosquitto_pub's own answer to the same command line, when mosquitto-clients is installed (to compare exit codes). */
+async function mosquittoPub(shellArgs: string): Promise<{ code: number | null; stderr: string } | null> {
+  if (spawnSync('sh', ['-c', 'command -v mosquitto_pub'], { encoding: 'utf8' }).status !== 0) return null;
+  // Not spawnSync: a server in this process has to answer it.
+  const child = spawn('sh', ['-c', `exec mosquitto_pub ${shellArgs}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => { stderr += b; });
+  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  clearTimeout(t);
+  return { code, stderr };
+}
+
+describe('dormouse: connections that fail say what happened (no broker needed)', () => {
+  let server: net.Server;
+  let port = 0;
+  const ready = new Promise<void>((resolve) => {
+    // Accepts, reads the CONNECT, closes: an overloaded broker, a wrong port behind a proxy.
+    server = net.createServer((s) => { s.on('error', () => {}); s.once('data', () => s.destroy()); });
+    server.listen(0, '127.0.0.1', () => { port = (server.address() as net.AddressInfo).port; resolve(); });
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('a server that accepts and closes: pub says the connection was lost and exits 7, as mosquitto_pub', async () => {
+    await ready;
+    const p = String(port);
+    const plain = await run(['pub', '-p', p, '-t', 'a', '-m', 'x']);
+    const d = fresh();
+    const withFile = await run(['pub', '-p', p, '-t', 'a', '-m', 'x', '-q', '1', '-i', 'dev', '--session-file', path.join(d, 's')]);
+    for (const r of [plain, withFile]) {
+      expect(r.code, r.stderr).toBe(7);
+      expect(oneLine(r)).toBe('Error: The connection was lost: the server closed it before CONNACK.');
+    }
+    const theirs = await mosquittoPub(`-p ${p} -t a -m x`);
+    if (theirs) {
+      expect(theirs.stderr).toMatch(/The connection was lost/);
+      expect(plain.code).toBe(theirs.code);
+    }
+  });
+
+  it('sub against the same server keeps reconnecting with backoff (as mosquitto_sub), and never claims a CONNACK timeout', async () => {
+    await ready;
+    const t0 = Date.now();
+    const r = await run(['sub', '-p', String(port), '-t', 'a', '-W', '3']);
+    expect(r.code, r.stderr).toBe(27);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('Timed out');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const l of lines.slice(0, -1)) expect(l).toBe('Warning: The connection was lost (the server closed the connection before CONNACK); reconnecting.');
+    // Full jitter from a 1 s base: a handful of attempts in 3 s, not a busy loop.
+    expect(lines.length).toBeLessThan(20);
+    expect(r.stderr).not.toMatch(/CONNACK .*within/);
+  });
+
+  it('invalid UTF-8 in -t is refused before connecting, as mosquitto_pub refuses it', async () => {
+    const self = (cmd: string) => `exec ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(BIN)} ${cmd} -p 1 -t "$(printf 'sensors/\\377t')" -m x`;
+    for (const cmd of ['pub', 'sub']) {
+      const r = spawnSync('sh', ['-c', self(cmd)], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' }, timeout: 15_000 });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toBe(`Error: Malformed UTF-8 in -t argument. Use 'dormouse ${cmd} --help' to see usage.\n`);
+    }
+    // A real U+FFFD is valid UTF-8: not refused (the run then fails to connect to port 1).
+    const ok = await run(['pub', '-p', '1', '-t', 'sensors/\uFFFD', '-m', 'x']);
+    expect(ok.stderr).toBe('Error: Connection refused\n');
+    const theirs = await mosquittoPub(`-p 1 -t "$(printf 'sensors/\\377t')" -m x`);
+    if (theirs) {
+      expect(theirs.stderr).toMatch(/^Error: Malformed UTF-8 in -t argument\./);
+      expect(theirs.code).toBe(1);
+    }
+  });
+});
+
+describeMosquitto('dormouse: TLS, restarts and downgrades against mosquitto', () => {
+  let broker: MosquittoHandle;
+  let pki: TestPki;
+  const brokerReady = startMosquitto({ extraConfig: [] }).then((b) => (broker = b));
+  afterAll(async () => { await brokerReady; await broker.dispose(); pki?.dispose(); });
+
+  it('--cafile against a plain MQTT port: "A TLS error occurred", the handshake named, exit 8 as mosquitto_pub', async () => {
+    await brokerReady;
+    pki = makeTestPki();
+    const args = ['-h', '127.0.0.1', '-p', String(broker.port), '--cafile', pki.files.caCert, '-t', 'a'];
+    const pub = await run(['pub', ...args, '-m', 'x']);
+    const sub = await run(['sub', ...args, '-W', '5']);
+    for (const r of [pub, sub]) {
+      expect(r.code, r.stderr).toBe(8);
+      expect(oneLine(r)).toBe(`Error: A TLS error occurred: the TLS handshake failed: the server closed the connection (is 127.0.0.1:${broker.port} a TLS port?).`);
+    }
+    const theirs = await mosquittoPub(`-h 127.0.0.1 -p ${broker.port} --cafile ${pki.files.caCert} -t a -m x`);
+    if (theirs) {
+      expect(theirs.stderr).toMatch(/A TLS error occurred/);
+      expect(pub.code).toBe(theirs.code);
+    }
+  });
+
+  it('sub -c -i reconnects when the broker restarts mid-stream and prints all 500 QoS 1 messages', async () => {
+    await brokerReady;
+    const port = String(broker.port);
+    const reader = ['sub', '-p', port, '-t', 'stream/t', '-q', '1', '-c', '-i', 'stream-reader'];
+    // The persistent subscription first, so nothing depends on when the long-running sub is ready.
+    const made = await run([...reader, '-E']);
+    expect(made.code, made.stderr).toBe(0);
+    const sub = start(reader);
+    const writer = connect(broker.url, { clientId: 'stream-writer', clean: false, reconnectPeriod: 100, reconnect: { capMs: 500 }, capacities: { outbox: 512, storeBytes: 32_768 } });
+    writer.on('error', () => {});
+    const acked: Array<Promise<void>> = [];
+    const publish = async (from: number, to: number) => {
+      for (let k = from; k <= to; k++) acked.push((await writer.publish('stream/t', `m${k}`, { qos: 1 })).acknowledged);
+    };
+    const distinct = () => new Set(sub.stdout().split('\n').filter((l) => l !== '')).size;
+    const until = async (what: () => boolean, ms: number, why: string) => {
+      const end = Date.now() + ms;
+      while (!what()) {
+        if (Date.now() > end) throw new Error(`${why}; stdout lines: ${distinct()}; stderr: ${sub.stderr()}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await publish(1, 250);
+      await until(() => distinct() >= 50, 20_000, 'the sub printed fewer than 50 lines');
+      await broker.restart(); // SIGTERM: mosquitto saves the queued messages; then it starts again on the same port
+      await publish(251, 500);
+      await Promise.all(acked);
+      await until(() => distinct() === 500, 60_000, 'not every message was printed');
+    } finally {
+      await writer.end();
+      sub.child.kill('SIGTERM');
+    }
+    const r = await sub.done;
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    expect(new Set(lines)).toEqual(new Set(Array.from({ length: 500 }, (_, k) => `m${k + 1}`)));
+    expect(r.stderr).toMatch(/^Warning: The connection was lost \(.*\); reconnecting\.$/m);
+    expect(r.stderr).not.toMatch(/Error/);
+  }, 120_000);
+
+  it('sub says on stderr, without -d, when the broker granted a lower QoS than asked', async () => {
+    const capped = await startMosquitto({ persistence: false, extraConfig: ['max_qos 0'] });
+    try {
+      for (const v of ['mqttv311', 'mqttv5']) {
+        const r = await run(['sub', '-p', String(capped.port), '-t', 'capped/#', '-t', 'other', '-q', '2', '-V', v, '-W', '1']);
+        expect(r.code, r.stderr).toBe(27);
+        expect(r.stderr).toBe(
+          "Warning: Subscription to 'capped/#' granted QoS 0, lower than the QoS 2 asked for.\n" +
+          "Warning: Subscription to 'other' granted QoS 0, lower than the QoS 2 asked for.\n" +
+          'Timed out\n',
+        );
+      }
+    } finally {
+      await capped.dispose();
+    }
   });
 });
