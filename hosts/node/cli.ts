@@ -424,7 +424,9 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
     lastError = null;
     const code = e?.code;
     // The server let us in at the TCP level and then closed (or reset) the connection.
-    const dropped = code === 'ECONNCLOSED' || code === 'ECONNRESET' || code === 'EPIPE';
+    // (ECLOSEDBEFORECONNACK: the same over MQTT 5, reported once with a hint that the broker may speak only 3.1.1.)
+    const dropped = code === 'ECONNCLOSED' || code === 'ECLOSEDBEFORECONNACK' || code === 'ECONNRESET' || code === 'EPIPE';
+    const v5hint = code === 'ECLOSEDBEFORECONNACK' ? ' (it may not speak MQTT 5: try -V mqttv311)' : '';
     if (m.refused > 0) {
       fail(new CliExit(rc, `Connection error: Connection Refused: ${refusalText(rc, o.protocolVersion)}.`));
     } else if (m.protocolErrors > 0) {
@@ -441,7 +443,7 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
       const why = rc ? `the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && code !== 'ECONNREFUSED' ? e.message : 'closed';
       onLoss(why);
     } else if (wasConnected || dropped) {
-      const why = rc ? `: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && !dropped ? ` (${e.message})` : !wasConnected ? ': the server closed it before CONNACK' : '';
+      const why = rc ? `: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && !dropped ? ` (${e.message})` : !wasConnected ? `: the server closed it before CONNACK${v5hint}` : '';
       fail(new CliExit(ExitCode.ConnectionLost, `Error: The connection was lost${why}.`));
     } else {
       const text = e === null ? `no CONNACK from ${o.host}:${o.port} within ${CONNECT_TIMEOUT_MS / 1000} s`
