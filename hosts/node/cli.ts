@@ -402,6 +402,10 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
   const name = (): string => clientId || client.core.assignedClientId || '(null)';
   out?.setName(name);
   let wasConnected = false;
+  /** This connection got its CONNACK. */
+  let up = false;
+  /** sub is in its reconnect loop: every loss from now on is retried. */
+  let retrying = false;
   let deliberate = false;
   let lastError: (Error & { code?: unknown }) | null = null;
   let fail: (e: CliExit) => void = () => {};
@@ -409,6 +413,7 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
   failed.catch(() => {});
   const connected = new Promise<{ sessionPresent: boolean }>((resolve) => {
     client.once('connect', (ack: { sessionPresent: boolean }) => { wasConnected = true; resolve(ack); });
+    client.on('connect', () => { up = true; });
   });
   client.on('error', (err: Error & { code?: unknown }) => { lastError = err; });
   client.on('sessionDamaged', ({ keptAs }: { keptAs: string[] }) => {
@@ -422,6 +427,8 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
     const rc = client.core.lastReasonCode;
     const e = lastError;
     lastError = null;
+    const wasUp = up;
+    up = false;
     const code = e?.code;
     // The server let us in at the TCP level and then closed (or reset) the connection.
     // (ECLOSEDBEFORECONNACK: the same over MQTT 5, reported once with a hint that the broker may speak only 3.1.1.)
@@ -437,11 +444,15 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
       // As mosquitto's tools: a failed TLS handshake exits 8 (MOSQ_ERR_TLS).
       const why = dropped ? `the TLS handshake failed: the server closed the connection (is ${o.host}:${o.port} a TLS port?)` : e.message;
       fail(new CliExit(ExitCode.Tls, `Error: A TLS error occurred: ${why.replace(/\.?$/, '.')}`));
-    } else if (onLoss && (wasConnected || dropped)) {
+    } else if (onLoss && (wasConnected || dropped || retrying)) {
       // sub, as mosquitto_sub: a lost connection is retried with the client's jittered backoff;
       // a persistent session (-c -i, or --session-file) gets what was queued meanwhile.
-      const why = rc ? `the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && code !== 'ECONNREFUSED' ? e.message : 'closed';
-      onLoss(why);
+      // (The client reports a close before CONNACK once, not at every attempt: later ones come without an error.)
+      retrying = true;
+      onLoss(code === 'ECONNREFUSED' ? 'Connection refused'
+        : wasUp && rc ? `The connection was lost: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})`
+        : e ? `The connection was lost (${e.message})`
+        : wasUp ? 'The connection was lost' : 'The connection was closed before CONNACK');
     } else if (wasConnected || dropped) {
       const why = rc ? `: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && !dropped ? ` (${e.message})` : !wasConnected ? `: the server closed it before CONNACK${v5hint}` : '';
       fail(new CliExit(ExitCode.ConnectionLost, `Error: The connection was lost${why}.`));
@@ -682,8 +693,8 @@ const SPACE = Buffer.from(' ');
 
 async function runSub(o: SubOptions): Promise<number> {
   const debug = o.debug ? new Debug(o.protocolVersion, SUB_RECEIVE_BYTES) : null;
-  const c = open(o, { receive: SUB_RECEIVE_BYTES, send: 64 * 1024 }, debug, true, (why) => {
-    if (!o.quiet) process.stderr.write(`Warning: The connection was lost (${why}); reconnecting.\n`);
+  const c = open(o, { receive: SUB_RECEIVE_BYTES, send: 64 * 1024 }, debug, true, (what) => {
+    if (!o.quiet) process.stderr.write(`Warning: ${what}; reconnecting.\n`);
   });
   let printed = 0;
   let stopping = false;

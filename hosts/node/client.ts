@@ -227,6 +227,8 @@ export class NodeClient extends EventEmitter {
   #reauth: Waiter | null = null;
   /** Why the client could not start (its session file), or null. */
   #fatal: Error | null = null;
+  /** A close before CONNACK was reported since the last CONNACK. */
+  #closedEarly = false;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -577,8 +579,12 @@ export class NodeClient extends EventEmitter {
       if (c.#transport !== t) return;
       c.#transport = null;
       if (err && !c.#ended) c.#error(err);
-      // Closed by the server without a word before its CONNACK (an overloaded or misconfigured broker, a proxy): say so.
-      else if (!c.#ended && !c.connected) c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
+      // Closed by the server without a word before its CONNACK (an overloaded or misconfigured broker, a proxy):
+      // say so, once until a CONNACK, as the core does for MQTT 5 (with its hint that the broker may speak only 3.1.1).
+      else if (!c.#ended && !c.connected && !c.#closedEarly && c.core.version !== 5) {
+        c.#closedEarly = true;
+        c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
+      }
       c.core.transportClosed(c.#now());
       c.#schedule();
       if (c.#ended) c.#finishEnd();
@@ -630,6 +636,7 @@ export class NodeClient extends EventEmitter {
         break;
       case ClientEvent.Connected:
         this.connected = true;
+        this.#closedEarly = false;
         this.emit('connect', { sessionPresent: a === 1, returnCode: 0 });
         break;
       case ClientEvent.Disconnected:
