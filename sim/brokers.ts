@@ -3,13 +3,19 @@
 // from a generated config file so persistence and restarts are real.
 // Every child process started here is also killed at process exit, so a
 // failing test cannot leave a broker behind.
+//
+// aedes is an optional peer dependency of the package: only startAedes (the
+// testing kit's embedded broker, the simulator's --realtime default) needs
+// it, so it is loaded when first asked for, and the types here do not name
+// it (dormouse/testing type-checks without aedes installed).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Aedes, type AedesOptions } from 'aedes';
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 
 const HOST = '127.0.0.1';
@@ -48,8 +54,14 @@ function closeServer(server: net.Server | WebSocketServer): Promise<void> {
 
 // ---------------------------------------------------------------- aedes
 
+/** The parts of aedes's broker the handle promises; it is an `Aedes` from 'aedes' (cast to use the rest). */
+export interface EmbeddedBroker extends EventEmitter {
+  handle(connection: Duplex): unknown;
+  close(callback?: () => void): void;
+}
+
 export interface AedesHandle {
-  broker: Aedes;
+  broker: EmbeddedBroker;
   port: number;
   /** mqtt://127.0.0.1:PORT */
   url: string;
@@ -64,11 +76,27 @@ export interface AedesHandle {
 export interface StartAedesOptions {
   /** Also listen for MQTT over WebSocket (subprotocol mqtt) on another port. */
   ws?: boolean;
-  broker?: AedesOptions;
+  /** Passed to aedes's `Aedes.createBroker` (its AedesOptions). */
+  broker?: Record<string, unknown>;
+}
+
+/** Thrown by startAedes when the optional aedes package is not installed. */
+export class AedesMissingError extends Error {
+  readonly code = 'DORMOUSE_NO_AEDES';
+}
+
+async function loadAedes(): Promise<{ createBroker(options?: object): Promise<EmbeddedBroker> }> {
+  try {
+    return (await import('aedes')).Aedes as unknown as { createBroker(options?: object): Promise<EmbeddedBroker> };
+  } catch (e) {
+    // Only aedes itself missing; a broken aedes install keeps its own error.
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !/'aedes'/.test((e as Error).message)) throw e;
+    throw new AedesMissingError('the embedded broker needs the aedes package, an optional peer dependency of dormouse: npm install aedes (or give a broker URL)');
+  }
 }
 
 export async function startAedes(opts: StartAedesOptions = {}): Promise<AedesHandle> {
-  const broker = await Aedes.createBroker(opts.broker);
+  const broker = await (await loadAedes()).createBroker(opts.broker);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -92,7 +120,7 @@ export async function startAedes(opts: StartAedesOptions = {}): Promise<AedesHan
     wss.on('connection', (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      broker.handle(stream as unknown as net.Socket);
+      broker.handle(stream);
     });
     wsPort = (wss.address() as net.AddressInfo).port;
   }

@@ -10,10 +10,11 @@
 // | 0       | success                                                                      |
 // | 1       | bad arguments (error line + "Use 'dormouse pub --help' to see usage."),      |
 // |         | --help and --version (sic: mosquitto 2.x exits 1 after printing usage),      |
-// |         | unreadable -f file or stdin, failure to connect at all (refused, DNS, TLS)   |
+// |         | unreadable -f file or stdin, failure to connect at all (refused, DNS)        |
 // | 1..5    | MQTT 3.1.1 CONNACK refusal: the CONNACK return code [MQTT-3.2.2.3]           |
 // | 128..159| MQTT 5 CONNACK refusal: the reason code (e.g. 135 not authorized)            |
-// | 7       | MOSQ_ERR_CONN_LOST: the connection dropped after CONNACK                     |
+// | 7       | MOSQ_ERR_CONN_LOST: the connection dropped (pub; sub reconnects instead)     |
+// | 8       | MOSQ_ERR_TLS: the TLS handshake failed (not a TLS port, certificate refused) |
 // | 2       | MOSQ_ERR_PROTOCOL: the broker broke the protocol                             |
 // | 27      | MOSQ_ERR_TIMEOUT: `sub -W` timed out before -C messages arrived               |
 //
@@ -29,6 +30,7 @@ export const ExitCode = Object.freeze({
   Usage: 1,
   Protocol: 2,
   ConnectionLost: 7,
+  Tls: 8,
   Timeout: 27,
 } as const);
 

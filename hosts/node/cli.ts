@@ -6,11 +6,12 @@
 // `--session-file`, where the session (and, for `pub -l`, the position in the
 // input) survives the process.
 //
-// No reconnects: like mosquitto's tools, a failed connection ends the run
-// (exit 1 before CONNACK, the refusal code on a refused CONNACK, 7 when an
-// established connection drops, 2 on a protocol error). With --session-file,
-// whatever was accepted and not yet acknowledged stays in the file and goes
-// out again, with DUP, on the next run.
+// Like mosquitto's tools, a failed connection ends a `pub` run (exit 1 before
+// the connection is made, the refusal code on a refused CONNACK, 7 when the
+// connection drops, 8 when the TLS handshake fails, 2 on a protocol error),
+// while `sub` reconnects after a lost connection (with the client's jittered
+// backoff) and goes on. With --session-file, whatever was accepted and not yet
+// acknowledged stays in the file and goes out again, with DUP, on the next run.
 //
 // `pub -l --session-file PATH`: the stream position.
 //   A line is accepted once publish() resolved: it is then in the session
@@ -35,7 +36,7 @@
 import { readFileSync, readdirSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { connect, refusalText, type ConnectOptions, type NodeClient, type PublishOptions } from './client.js';
-import { FileSnapshotStore } from './file-store.js';
+import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import {
   ExitCode, VERSION, parseCliArgs, usageHint,
   type CliOptions, type CliProperty, type CommonOptions, type PubOptions, type SubOptions,
@@ -76,6 +77,17 @@ const PUB_RECEIVE_BYTES = 64 * 1024;
 const LINE_SEND_BYTES = 256 * 1024;
 /** Seconds to wait for TCP/TLS and CONNACK; mosquitto relies on the OS, which can take minutes. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * sub's reconnects: full jitter, random(0, min(cap, base × 2^attempt)).
+ * mosquitto_sub waits a fixed second; a fleet of subscribers restarting with
+ * their broker is better spread, and the first retry still comes within 1 s.
+ */
+const RECONNECT = Object.freeze({ baseMs: 1000, capMs: 30_000 });
+
+/** getaddrinfo failures: the host name, not TLS, is the problem. */
+function isLookupError(code: unknown): boolean {
+  return code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL';
+}
 
 /** Ends the run: printed (unless --quiet) and returned as the exit code. */
 class CliExit {
@@ -110,6 +122,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(command === undefined ? GENERAL_USAGE : `Error: Unknown command '${command}': use 'dormouse pub', 'sub', 'sim' or 'plan'.\n`);
     return ExitCode.Usage;
   }
+  const malformed = malformedUtf8Option(rest);
+  if (malformed) {
+    // As mosquitto's tools: Node would have replaced the bad bytes with U+FFFD and published that.
+    process.stderr.write(`Error: Malformed UTF-8 in ${malformed} argument. ${usageHint(command)}\n`);
+    return ExitCode.Usage;
+  }
   const parsed = parseCliArgs(command, rest);
   if (parsed.kind === 'info') {
     process.stdout.write(parsed.text.endsWith('\n') ? parsed.text : parsed.text + '\n');
@@ -135,15 +153,65 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** For the bin: run, let stdout drain, exit with the code. */
 export async function run(argv: readonly string[]): Promise<never> {
+  // A session write that fails later (the disk filled, a permission changed)
+  // throws out of the socket's data handler: one line and exit 1, as above.
+  process.on('uncaughtException', (e) => {
+    process.stderr.write(errorLine(e));
+    process.exit(ExitCode.Usage);
+  });
   let code: number;
   try {
     code = await main(argv);
   } catch (e) {
-    process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(errorLine(e));
     code = ExitCode.Usage;
   }
   if (process.stdout.writableLength > 0) await new Promise((r) => process.stdout.once('drain', r));
   process.exit(code);
+}
+
+/**
+ * An error with a code (the system's, such as EACCES, or one of ours) is
+ * about the user's input or machine: one line. Anything else is a bug in
+ * dormouse: its stack, to report.
+ */
+function errorLine(e: unknown): string {
+  const err = e as (Error & { code?: unknown }) | undefined;
+  if (err instanceof Error && typeof err.code === 'string') return `Error: ${err.message.replace(/\.?$/, '.')}\n`;
+  return `Error: ${err?.stack ?? String(e)}\n`;
+}
+
+/** Options whose value is a topic (or filter): MQTT strings must be well-formed UTF-8 [MQTT-1.5.3-1]. */
+const TOPIC_OPTIONS = new Set(['-t', '--topic', '-T', '--filter-out', '-U', '--unsubscribe', '--will-topic']);
+
+/**
+ * The option whose topic argument was not valid UTF-8 on the command line,
+ * or null. Node decodes argv with replacement characters, so where one shows
+ * up the raw bytes are read back (Linux: /proc/self/cmdline) to tell a bad
+ * byte from a real U+FFFD.
+ */
+function malformedUtf8Option(argv: readonly string[]): string | null {
+  if (!argv.some((a) => a.includes('\uFFFD'))) return null;
+  let raw: Buffer[];
+  try {
+    const all = readFileSync('/proc/self/cmdline');
+    raw = [];
+    let from = 0;
+    for (let k = 0; k < all.length; k++) if (all[k] === 0) { raw.push(all.subarray(from, k)); from = k + 1; }
+  } catch {
+    return null; // no /proc: the replacement characters cannot be told from real ones
+  }
+  const mine = raw.slice(raw.length - argv.length);
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  for (let k = 1; k < argv.length; k++) {
+    if (!TOPIC_OPTIONS.has(argv[k - 1]!) || !argv[k]!.includes('\uFFFD')) continue;
+    try {
+      strict.decode(mine[k]);
+    } catch {
+      return argv[k - 1]!;
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- options
@@ -255,6 +323,10 @@ class SyncBeforeSendStore implements SnapshotStore {
     return this.#inner.read(slot);
   }
 
+  setAside(): string[] {
+    return this.#inner.setAside();
+  }
+
   write(slot: 0 | 1, image: Uint8Array): void {
     this.#inner.write(slot, image);
     this.#dirty.add(slot);
@@ -276,9 +348,21 @@ function fsyncPath(file: string): void {
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
-function open(o: CommonOptions, sizes: { receive: number; send: number }, out: Debug | null, syncBeforeSend = false): Opened {
-  const deferred = o.sessionFile !== undefined && syncBeforeSend ? new SyncBeforeSendStore(o.sessionFile) : null;
-  const store = deferred ?? (o.sessionFile !== undefined ? new FileSnapshotStore(o.sessionFile) : null);
+/**
+ * `onLoss`, for sub: a connection lost after CONNACK (or closed by the server
+ * before it) is reconnected with the backoff, and onLoss hears why; without
+ * it (pub), a loss ends the run as mosquitto_pub's does.
+ */
+function open(o: CommonOptions, sizes: { receive: number; send: number }, out: Debug | null, syncBeforeSend = false, onLoss?: (why: string) => void): Opened {
+  let deferred: SyncBeforeSendStore | null = null;
+  let store: FileSnapshotStore | SyncBeforeSendStore | null = null;
+  try {
+    deferred = o.sessionFile !== undefined && syncBeforeSend ? new SyncBeforeSendStore(o.sessionFile) : null;
+    store = deferred ?? (o.sessionFile !== undefined ? new FileSnapshotStore(o.sessionFile) : null);
+  } catch (e) {
+    if (!(e instanceof SessionFileError)) throw e;
+    throw new CliExit(ExitCode.Usage, `Error: ${e.message}.`);
+  }
   const persistent = !o.cleanSession || store !== null;
   let sessionExpiry = o.sessionExpiryInterval;
   // --session-file implies -c; without -c the parser chose "expire at disconnect".
@@ -295,7 +379,8 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
     password: o.password,
     will: o.will ? { ...o.will, properties: willProps } : undefined,
     properties: o.protocolVersion === 5 ? { ...connectProps, sessionExpiryInterval: sessionExpiry } : undefined,
-    reconnectPeriod: 0,
+    reconnectPeriod: onLoss ? RECONNECT.baseMs : 0,
+    reconnect: onLoss ? RECONNECT : undefined,
     connectTimeout: CONNECT_TIMEOUT_MS,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     store: store ?? undefined,
@@ -318,6 +403,10 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
   const name = (): string => clientId || client.core.assignedClientId || '(null)';
   out?.setName(name);
   let wasConnected = false;
+  /** This connection got its CONNACK. */
+  let up = false;
+  /** sub is in its reconnect loop: every loss from now on is retried. */
+  let retrying = false;
   let deliberate = false;
   let lastError: (Error & { code?: unknown }) | null = null;
   let fail: (e: CliExit) => void = () => {};
@@ -325,25 +414,53 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
   failed.catch(() => {});
   const connected = new Promise<{ sessionPresent: boolean }>((resolve) => {
     client.once('connect', (ack: { sessionPresent: boolean }) => { wasConnected = true; resolve(ack); });
+    client.on('connect', () => { up = true; });
   });
   client.on('error', (err: Error & { code?: unknown }) => { lastError = err; });
+  client.on('sessionDamaged', ({ keptAs }: { keptAs: string[] }) => {
+    if (!o.quiet) process.stderr.write(`Warning: the session in ${o.sessionFile} was damaged (no readable copy in either slot): its bytes are kept in ${keptAs.join(' and ')}; starting a new session.\n`);
+  });
+  const tls = /^(mqtts|wss):/.test(o.url);
   client.on('close', () => {
     out?.reset();
     if (deliberate) return;
     const m = client.metrics();
     const rc = client.core.lastReasonCode;
+    const e = lastError;
+    lastError = null;
+    const wasUp = up;
+    up = false;
+    const code = e?.code;
+    // The server let us in at the TCP level and then closed (or reset) the connection.
+    // (ECLOSEDBEFORECONNACK: the same over MQTT 5, reported once with a hint that the broker may speak only 3.1.1.)
+    const dropped = code === 'ECONNCLOSED' || code === 'ECLOSEDBEFORECONNACK' || code === 'ECONNRESET' || code === 'EPIPE';
+    const v5hint = code === 'ECLOSEDBEFORECONNACK' ? ' (it may not speak MQTT 5: try -V mqttv311)' : '';
     if (m.refused > 0) {
       fail(new CliExit(rc, `Connection error: Connection Refused: ${refusalText(rc, o.protocolVersion)}.`));
     } else if (m.protocolErrors > 0) {
-      fail(new CliExit(ExitCode.Protocol, `Error: A network protocol error occurred when communicating with the broker${lastError ? ` (${lastError.message})` : ''}.`));
-    } else if (wasConnected) {
-      const why = rc ? `: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : lastError ? ` (${lastError.message})` : '';
+      fail(new CliExit(ExitCode.Protocol, `Error: A network protocol error occurred when communicating with the broker${e ? ` (${e.message})` : ''}.`));
+    } else if (e instanceof SessionFileError || (e !== null && client.startError === e)) {
+      fail(new CliExit(ExitCode.Usage, `Error: ${e.message.replace(/\.?$/, '.')}`));
+    } else if (tls && !wasConnected && e !== null && code !== 'ECONNREFUSED' && !isLookupError(code)) {
+      // As mosquitto's tools: a failed TLS handshake exits 8 (MOSQ_ERR_TLS).
+      const why = dropped ? `the TLS handshake failed: the server closed the connection (is ${o.host}:${o.port} a TLS port?)` : e.message;
+      fail(new CliExit(ExitCode.Tls, `Error: A TLS error occurred: ${why.replace(/\.?$/, '.')}`));
+    } else if (onLoss && (wasConnected || dropped || retrying)) {
+      // sub, as mosquitto_sub: a lost connection is retried with the client's jittered backoff;
+      // a persistent session (-c -i, or --session-file) gets what was queued meanwhile.
+      // (The client reports a close before CONNACK once, not at every attempt: later ones come without an error.)
+      retrying = true;
+      onLoss(code === 'ECONNREFUSED' ? 'Connection refused'
+        : wasUp && rc ? `The connection was lost: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})`
+        : e ? `The connection was lost (${e.message})`
+        : wasUp ? 'The connection was lost' : 'The connection was closed before CONNACK');
+    } else if (wasConnected || dropped) {
+      const why = rc ? `: the broker sent DISCONNECT (${refusalText(rc, o.protocolVersion)})` : e && !dropped ? ` (${e.message})` : !wasConnected ? `: the server closed it before CONNACK${v5hint}` : '';
       fail(new CliExit(ExitCode.ConnectionLost, `Error: The connection was lost${why}.`));
     } else {
-      const e = lastError;
       const text = e === null ? `no CONNACK from ${o.host}:${o.port} within ${CONNECT_TIMEOUT_MS / 1000} s`
-        : e.code === 'ECONNREFUSED' ? 'Connection refused'
-        : e.message;
+        : code === 'ECONNREFUSED' ? 'Connection refused'
+        : e.message.replace(/\.?$/, '.');
       fail(new CliExit(ExitCode.Usage, `Error: ${text}`));
     }
   });
@@ -417,7 +534,7 @@ async function runPub(o: PubOptions): Promise<number> {
     if (!o.quiet) process.stderr.write(`Warning: Publish ${d.token} failed: ${d.text}.\n`);
   });
   // The line position must be anchored to the restored session before anything is published.
-  const position = o.message.kind === 'stdin-line' && c.store ? LinePosition.open(c.store, c.client, o) : null;
+  const position = o.message.kind === 'stdin-line' && c.store && !c.client.startError ? LinePosition.open(c.store, c.client, o) : null;
   await guard(c, c.connected);
   const pubOpts: PublishOptions = { qos: o.qos, retain: o.retain, properties: propertiesFor(o.properties, 'publish') };
 
@@ -577,7 +694,9 @@ const SPACE = Buffer.from(' ');
 
 async function runSub(o: SubOptions): Promise<number> {
   const debug = o.debug ? new Debug(o.protocolVersion, SUB_RECEIVE_BYTES) : null;
-  const c = open(o, { receive: SUB_RECEIVE_BYTES, send: 64 * 1024 }, debug, true);
+  const c = open(o, { receive: SUB_RECEIVE_BYTES, send: 64 * 1024 }, debug, true, (what) => {
+    if (!o.quiet) process.stderr.write(`Warning: ${what}; reconnecting.\n`);
+  });
   let printed = 0;
   let stopping = false;
   let resolveDone: (code: number) => void = () => {};
@@ -636,7 +755,10 @@ async function runSub(o: SubOptions): Promise<number> {
       for (const t of o.topics) wanted[t] = { qos: o.qos };
       const granted = await guard(c, c.client.subscribe(wanted));
       for (const g of granted) {
-        if (g.qos >= 0x80 && !o.quiet) process.stderr.write(`Error: Subscription to '${g.topic}' refused (${refusalText(g.qos, o.protocolVersion)}).\n`);
+        if (o.quiet) continue;
+        if (g.qos >= 0x80) process.stderr.write(`Error: Subscription to '${g.topic}' refused (${refusalText(g.qos, o.protocolVersion)}).\n`);
+        // mosquitto_sub shows the granted QoS only with -d; a lower one changes what delivery means, so say it always.
+        else if (g.qos < o.qos) process.stderr.write(`Warning: Subscription to '${g.topic}' granted QoS ${g.qos}, lower than the QoS ${o.qos} asked for.\n`);
       }
     }
     if (o.unsubscribe.length) await guard(c, c.client.unsubscribe(o.unsubscribe));
@@ -664,7 +786,11 @@ async function runSub(o: SubOptions): Promise<number> {
   // Let the acknowledgement of the last message leave with this turn's flush before DISCONNECT.
   await new Promise((r) => setImmediate(r));
   if (c.client.connected) await finish(c);
-  else c.ending();
+  else {
+    // Between reconnects (or never connected): stop trying.
+    c.ending();
+    void c.client.end(true);
+  }
   return code;
 }
 

@@ -4,6 +4,7 @@
 // Every protocol decision stays in modules/.
 
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
 import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest } from '../../modules/session/ports.js';
 import { RestoreStatus } from '../../modules/session/snapshot.js';
@@ -12,7 +13,7 @@ import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
 import { DecodedPublish } from '../../modules/mqtt/decode.js';
 import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
-import { FileSnapshotStore } from './file-store.js';
+import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
 
@@ -207,7 +208,9 @@ class PendingAck implements Accepted {
  * 'connect' (connack: {sessionPresent}), 'message' (topic, payload, packet),
  * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
  * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade',
- * 'messagePiece' (topic, piece, offset, total, packet; see largeMessages).
+ * 'messagePiece' (topic, piece, offset, total, packet; see largeMessages),
+ * 'restored' ({inflight, queued}) and 'sessionDamaged' ({keptAs}: where the
+ * unreadable session's files were moved; a fresh session starts).
  */
 export class NodeClient extends EventEmitter {
   readonly core: DormouseClient;
@@ -243,6 +246,10 @@ export class NodeClient extends EventEmitter {
   #pieces = false;
   /** The large message being assembled ('assemble'), null between them. */
   #assembly: Buffer | null = null;
+  /** Why the client could not start (its session file), or null. */
+  #fatal: Error | null = null;
+  /** A close before CONNACK was reported since the last CONNACK. */
+  #closedEarly = false;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -254,10 +261,20 @@ export class NodeClient extends EventEmitter {
     this.#transportOptions = pickTransportOptions(options);
     this.#trace = options.trace;
     this.#now = options.now ?? Date.now;
-    const store = options.store ?? (options.sessionFile ? new FileSnapshotStore(options.sessionFile) : null);
+    // A session file that cannot be used is reported like a failed connection
+    // (an 'error' event, then 'close' and 'end'; publish rejects), not thrown.
+    let store: SnapshotStore | null = options.store ?? null;
+    let failure: Error | null = null;
+    if (!store && options.sessionFile) {
+      try {
+        store = new FileSnapshotStore(options.sessionFile);
+      } catch (e) {
+        failure = e as Error;
+      }
+    }
     const reconnect: ReconnectOptions = { baseMs: options.reconnectPeriod || 1000, ...options.reconnect };
     const coreOptions: ClientOptions = {
-      clientId: options.clientId ?? (store ? '' : `dormouse_${Math.random().toString(16).slice(2, 10)}`),
+      clientId: options.clientId ?? (store || failure ? '' : `dormouse_${Math.random().toString(16).slice(2, 10)}`),
       protocolVersion: options.protocolVersion ?? 4,
       clean: options.clean,
       keepalive: options.keepalive ?? 60,
@@ -291,11 +308,61 @@ export class NodeClient extends EventEmitter {
     if (large === 'refuse') (hooks as { piece?: unknown }).piece = undefined;
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
-    if (this.core.restore(now) === RestoreStatus.Restored) {
-      queueMicrotask(() => this.emit('restored', { inflight: this.core.session.inflight, queued: this.core.session.queued }));
+    if (!failure) failure = this.#restore(store, now, options.sessionFile);
+    if (failure) {
+      this.#fail(failure);
+      return;
     }
     this.core.start(now);
     this.#schedule();
+  }
+
+  /** Loads the stored session; a damaged one is set aside and reported, one that is not ours refused. */
+  #restore(store: SnapshotStore | null, now: number, sessionFile: string | undefined): Error | null {
+    let status: RestoreStatus;
+    try {
+      status = this.core.restore(now);
+    } catch (e) {
+      // Another client id or configuration, or a slot that cannot be read.
+      const err = e as Error & { code?: string };
+      return err instanceof SessionFileError || !sessionFile ? err : Object.assign(new Error(`${err.message} (session file ${sessionFile})`), { code: 'ERR_SESSION_MISMATCH' });
+    }
+    switch (status) {
+      case RestoreStatus.Restored:
+        queueMicrotask(() => this.emit('restored', { inflight: this.core.session.inflight, queued: this.core.session.queued }));
+        break;
+      case RestoreStatus.Damaged: {
+        // Kept before the fresh session's first write could land on them.
+        let kept: string[];
+        try {
+          kept = store?.setAside?.() ?? [];
+        } catch (e) {
+          return e as Error;
+        }
+        queueMicrotask(() => this.emit('sessionDamaged', { keptAs: kept }));
+        break;
+      }
+      case RestoreStatus.Foreign: {
+        const where = store instanceof FileSnapshotStore ? store.paths.filter((p) => existsSync(p)).map((p) => `"${p}"`).join(' and ') : 'the session store';
+        return new SessionFileError(
+          `${where} ${where.includes(' and ') ? 'are not dormouse session files' : 'is not a dormouse session file'}: refusing to overwrite it (move it away, or choose another session file)`,
+          'ERR_NOT_A_SESSION_FILE', sessionFile ?? '',
+        );
+      }
+    }
+    return null;
+  }
+
+  /** The client cannot work (its session cannot be used): it ends, and says why once listeners are attached. */
+  #fail(err: Error): void {
+    this.#fatal = err;
+    this.#ended = true;
+    // Listeners attached right after connect() hear it; without one, the calls that follow reject with it.
+    queueMicrotask(() => {
+      this.#error(err);
+      this.emit('close');
+      this.emit('end');
+    });
   }
 
   /**
@@ -304,6 +371,7 @@ export class NodeClient extends EventEmitter {
    * MQTT.js-style callback: called on acknowledgement (or error).
    */
   publish(topic: string, message: string | Uint8Array, opts: PublishOptions = {}, callback?: (err?: Error) => void): Promise<Accepted> {
+    if (this.#fatal) return this.#refuse(callback);
     const payload = typeof message === 'string' ? Buffer.from(message) : message;
     const qos = opts.qos ?? 0;
     // Without properties the caller's options are already the core's shape: no copy per message.
@@ -348,6 +416,7 @@ export class NodeClient extends EventEmitter {
       callback = opts;
       opts = {};
     }
+    if (this.#fatal) return this.#refuse(callback);
     const o = opts;
     const req = (t: string, x: SubscribeOptions): SubscribeRequest => ({
       topic: t,
@@ -380,6 +449,7 @@ export class NodeClient extends EventEmitter {
     callback?: (err?: Error | null, result?: Unsubscribed[]) => void,
   ): Promise<Unsubscribed[]> {
     if (typeof opts === 'function') callback = opts;
+    if (this.#fatal) return this.#refuse(callback);
     const list = typeof topic === 'string' ? [topic] : topic;
     const all = this.#subCall(list, (this.#unsubs ??= new Map()), () => this.core.unsubscribeMany(list, this.#now()))
       .then((codes) => codes.map((reasonCode, k) => ({ topic: list[k], reasonCode })));
@@ -432,6 +502,20 @@ export class NodeClient extends EventEmitter {
       this.#schedule();
     }
     return new Promise<void>((resolve, reject) => { this.#reauth = { resolve: () => resolve(), reject }; });
+  }
+
+  /** Why the client could not start (its session file cannot be used), or null; also reported as 'error'. */
+  get startError(): Error | null {
+    return this.#fatal;
+  }
+
+  /** A call on a client that failed to start: its callback and promise get why. */
+  #refuse<T>(callback: ((err: Error) => void) | undefined): Promise<T> {
+    const err = this.#fatal!;
+    if (callback) queueMicrotask(() => callback(err));
+    const p = Promise.reject(err);
+    if (callback) p.catch(noop);
+    return p;
   }
 
   /** Disconnect cleanly; unacknowledged work stays in the session (and its file). */
@@ -526,6 +610,12 @@ export class NodeClient extends EventEmitter {
       if (c.#transport !== t) return;
       c.#transport = null;
       if (err && !c.#ended) c.#error(err);
+      // Closed by the server without a word before its CONNACK (an overloaded or misconfigured broker, a proxy):
+      // say so, once until a CONNACK, as the core does for MQTT 5 (with its hint that the broker may speak only 3.1.1).
+      else if (!c.#ended && !c.connected && !c.#closedEarly && c.core.version !== 5) {
+        c.#closedEarly = true;
+        c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
+      }
       c.core.transportClosed(c.#now());
       c.#schedule();
       if (c.#ended) c.#finishEnd();
@@ -602,6 +692,7 @@ export class NodeClient extends EventEmitter {
         break;
       case ClientEvent.Connected:
         this.connected = true;
+        this.#closedEarly = false;
         this.emit('connect', { sessionPresent: a === 1, returnCode: 0 });
         break;
       case ClientEvent.Disconnected:

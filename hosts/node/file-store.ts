@@ -14,8 +14,14 @@
 // which the core's CRC rejects), and the other slot is untouched. Writing
 // before truncating (not truncate-then-write) means a complete new image is
 // never left shorter than itself.
+//
+// Problems with the location (a parent that is a file, no permission) are
+// found when the store is made, not at the first write after connecting, and
+// thrown as a SessionFileError with one line that names the path. Damaged
+// images are never overwritten: setAside() renames them beside the session
+// (PATH.0.damaged-<time>) before a fresh session is written.
 
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync, constants } from 'node:fs';
+import { accessSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { SnapshotStore } from '../../modules/session/ports.js';
 
@@ -28,6 +34,37 @@ export interface FileSnapshotStoreOptions {
 
 /** Base name used inside a directory: DIR/session.0 and DIR/session.1. */
 export const DIRECTORY_BASENAME = 'session';
+
+/** The session file cannot be used; `code` is the system's (EACCES, ENOTDIR, ...) or ERR_NOT_A_SESSION_FILE. */
+export class SessionFileError extends Error {
+  constructor(message: string, readonly code: string, readonly path: string) {
+    super(message);
+    this.name = 'SessionFileError';
+  }
+}
+
+/** One line for a failed file operation on `file`, naming the cause in words. */
+function fileProblem(what: string, file: string, e: unknown): SessionFileError {
+  const err = e as NodeJS.ErrnoException;
+  const code = err.code ?? 'EIO';
+  let why: string;
+  switch (code) {
+    case 'EACCES': case 'EPERM': why = 'permission denied'; break;
+    case 'EEXIST': case 'ENOTDIR': why = `${blockingFile(file)} is a file, not a directory`; break;
+    case 'EISDIR': why = 'it is a directory'; break;
+    case 'EROFS': why = 'read-only file system'; break;
+    case 'ENOSPC': why = 'no space left on the device'; break;
+    default: why = err.message;
+  }
+  return new SessionFileError(`cannot ${what} "${file}": ${why}`, code, file);
+}
+
+/** The nearest ancestor of `p` that exists (what stands where a directory was wanted). */
+function blockingFile(p: string): string {
+  let at = p;
+  while (!existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  return `"${at}"`;
+}
 
 export class FileSnapshotStore implements SnapshotStore {
   /** Absolute paths of slot 0 and slot 1. */
@@ -48,8 +85,26 @@ export class FileSnapshotStore implements SnapshotStore {
     try { isDir = statSync(base).isDirectory(); } catch { /* does not exist: a prefix */ }
     if (isDir) base = path.join(base, DIRECTORY_BASENAME);
     this.#dir = path.dirname(base);
-    mkdirSync(this.#dir, { recursive: true });
+    try {
+      mkdirSync(this.#dir, { recursive: true });
+    } catch (e) {
+      throw fileProblem('create the session directory', this.#dir, e);
+    }
     this.paths = Object.freeze([`${base}.0`, `${base}.1`]) as readonly [string, string];
+    // Now, not at the first write (after connecting, deep in a delivery): can the slots be written?
+    try {
+      accessSync(this.#dir, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      throw fileProblem('write the session files in', this.#dir, e);
+    }
+    for (const file of this.paths) {
+      try {
+        if (statSync(file).isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+        accessSync(file, constants.R_OK | constants.W_OK);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileProblem('use the session file', file, e);
+      }
+    }
     this.#sync = opts.sync ?? true;
     this.#min = Math.max(1, opts.minImageBytes ?? 1);
   }
@@ -61,7 +116,7 @@ export class FileSnapshotStore implements SnapshotStore {
       buf = readFileSync(this.#path(slot));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
+      throw fileProblem('read the session file', this.#path(slot), e);
     }
     if (buf.byteLength < this.#min) return null;
     // A plain Uint8Array: Buffer's slice() shares memory where Uint8Array's copies.
@@ -69,6 +124,37 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   write(slot: 0 | 1, image: Uint8Array): void {
+    try {
+      this.#write(slot, image);
+    } catch (e) {
+      throw e instanceof SessionFileError ? e : fileProblem('write the session file', this.#path(slot), e);
+    }
+  }
+
+  /**
+   * Renames the slot files that exist to PATH.N.damaged-<UTC time> (a
+   * damaged session's bytes are kept, for a look or a recovery, not
+   * overwritten by the fresh one) and returns the new names.
+   */
+  setAside(): string[] {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const kept: string[] = [];
+    for (const file of this.paths) {
+      if (!existsSync(file)) continue;
+      let to = `${file}.damaged-${stamp}`;
+      for (let k = 2; existsSync(to); k++) to = `${file}.damaged-${stamp}-${k}`;
+      try {
+        renameSync(file, to);
+      } catch (e) {
+        throw fileProblem('set aside the damaged session file', file, e);
+      }
+      kept.push(to);
+    }
+    if (kept.length && this.#sync) this.#syncDirectory();
+    return kept;
+  }
+
+  #write(slot: 0 | 1, image: Uint8Array): void {
     const file = this.#path(slot);
     let created = false;
     let fd: number;

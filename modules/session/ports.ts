@@ -13,6 +13,12 @@ import type { PublishPacket, QoS, Properties } from '../mqtt/types.js';
 export interface SnapshotStore {
   read(slot: 0 | 1): Uint8Array | null;
   write(slot: 0 | 1, image: Uint8Array): void;
+  /**
+   * Optional: keep damaged images (RestoreStatus.Damaged) out of the way of
+   * the fresh session's writes, and say where they went (a file store
+   * renames its files).
+   */
+  setAside?(): string[];
 }
 
 /** A random number in [0, 1). Injected so the core stays deterministic under test. */

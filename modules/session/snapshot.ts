@@ -38,8 +38,32 @@ export interface SessionMeta {
 
 export const enum RestoreStatus {
   Restored = 0,
-  /** No valid image in either slot: a first boot, or both were lost. */
+  /** No image of ours in either slot: a first boot (or both were lost without a trace). */
   Empty = 1,
+  /**
+   * No valid image, but a slot holds bytes that start as ours (torn,
+   * truncated or corrupted in both slots): a session was there and is lost.
+   * The core starts fresh like Empty; a host should keep the bytes (see
+   * SnapshotStore.setAside) and say so before anything overwrites them.
+   */
+  Damaged = 2,
+  /**
+   * No valid image, and what the slots hold does not start as ours. RTC
+   * memory holds random bytes after power-on: there it means Empty. A host
+   * that owns its storage (a file) should refuse to overwrite it.
+   */
+  Foreign = 3,
+}
+
+/**
+ * True when `bytes` start as a session image of this library, any format
+ * version ("DMS"; fewer bytes are compared as far as they go).
+ */
+export function looksLikeSessionImage(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return false;
+  const n = bytes.length < 3 ? bytes.length : 3;
+  for (let k = 0; k < n; k++) if (bytes[k] !== ((MAGIC >>> (k * 8)) & 0xff)) return false;
+  return true;
 }
 
 export class SnapshotMismatchError extends Error {}
@@ -196,8 +220,10 @@ export class SessionSnapshot {
     let best: Uint8Array | null = null;
     let bestSeq = -1;
     let bestSlot = -1;
+    let seen = 0; // bit 1: bytes that are not ours; bit 2: bytes that start as ours
     for (const slot of [0, 1] as const) {
       const img = this.#store.read(slot);
+      if (img && img.length > 0) seen |= looksLikeSessionImage(img) ? 2 : 1;
       if (!img || !validImage(img)) continue;
       const seq = new DataView(img.buffer, img.byteOffset, img.byteLength).getUint32(4, true);
       if (best === null || seqNewer(seq, bestSeq)) {
@@ -206,7 +232,7 @@ export class SessionSnapshot {
         bestSlot = slot;
       }
     }
-    if (!best) return RestoreStatus.Empty;
+    if (!best) return seen & 2 ? RestoreStatus.Damaged : seen & 1 ? RestoreStatus.Foreign : RestoreStatus.Empty;
     this.decode(best, meta);
     this.#seq = bestSeq;
     this.#slot = bestSlot;

@@ -117,7 +117,7 @@ describe('SessionSnapshot', () => {
     expect(() => new SessionSnapshot(new SessionState({ inflight: 4 }), 4, id('dev1'), store).restore(meta())).toThrow(SnapshotMismatchError);
   });
 
-  it('random bytes in both slots are not a session (seeded)', () => {
+  it('random bytes in both slots are not a session: Foreign, or Damaged when they start as ours (seeded)', () => {
     const prng = new Prng(7);
     const rnd = () => prng.float();
     for (let k = 0; k < 200; k++) {
@@ -127,7 +127,35 @@ describe('SessionSnapshot', () => {
         for (let i = 0; i < b.length; i++) b[i] = Math.floor(rnd() * 256);
         st.slots[slot] = b;
       }
-      expect(new SessionSnapshot(new SessionState(), 4, id('dev1'), st).restore(meta())).toBe(RestoreStatus.Empty);
+      const any = st.slots[0]!.length + st.slots[1]!.length > 0;
+      expect(new SessionSnapshot(new SessionState(), 4, id('dev1'), st).restore(meta())).toBe(any ? RestoreStatus.Foreign : RestoreStatus.Empty);
     }
+  });
+
+  it('tells a damaged session of its own (both slots torn, cut short or flipped) from an empty store', () => {
+    const store = new MemorySnapshotStore();
+    expect(new SessionSnapshot(new SessionState(), 4, id('dev1'), store).restore(meta())).toBe(RestoreStatus.Empty);
+    const s = new SessionState();
+    const sn = new SessionSnapshot(s, 4, id('dev1'), store);
+    accept(s, 2);
+    sn.persist(meta());
+    sn.persist(meta());
+    const good = [store.slots[0]!.slice(), store.slots[1]!.slice()];
+    const restore = () => new SessionSnapshot(new SessionState(), 4, id('dev1'), store).restore(meta());
+    expect(restore()).toBe(RestoreStatus.Restored);
+    // One byte flipped in each slot.
+    for (const slot of [0, 1] as const) { store.slots[slot] = good[slot]!.slice(); store.slots[slot]![40] ^= 0x10; }
+    expect(restore()).toBe(RestoreStatus.Damaged);
+    // Both cut short, even to two bytes.
+    store.slots[0] = good[0]!.slice(0, 30);
+    store.slots[1] = good[1]!.slice(0, 2);
+    expect(restore()).toBe(RestoreStatus.Damaged);
+    // One slot damaged, the other intact: the intact one is restored, nothing was lost.
+    store.slots[1] = good[1]!.slice();
+    expect(restore()).toBe(RestoreStatus.Restored);
+    // Not ours at all.
+    store.slots[0] = new TextEncoder().encode('#!/bin/sh\necho hello\n');
+    store.slots[1] = null;
+    expect(restore()).toBe(RestoreStatus.Foreign);
   });
 });

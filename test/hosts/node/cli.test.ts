@@ -31,9 +31,9 @@ interface Cli {
   waitFor(re: RegExp | ((stdout: string) => boolean), ms?: number): Promise<void>;
 }
 
-/** Spawns `node bin/dormouse.mjs ...args` (from source), with `input` on stdin. */
+/** Spawns `node --import tsx bin/dormouse.mjs ...args` (from source), with `input` on stdin. */
 function start(args: readonly string[], input?: string | Buffer): Cli {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' },
     stdio: ['pipe', 'pipe', 'pipe'],

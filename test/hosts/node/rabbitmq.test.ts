@@ -74,7 +74,7 @@ describeRabbitMQ('RabbitMQ 3.10 (MQTT plugin): no QoS 2, no MQTT 5', () => {
   it('item 9: dormouse pub -q 2 prints one warning line and exits 0', async () => {
     const topic = 'rabbit/cli';
     const sub = await subscriber(topic);
-    const r = spawnSync(process.execPath, [BIN, 'pub', '-h', '127.0.0.1', '-p', String(rabbit.port), '-t', topic, '-q', '2', '-l'], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'pub', '-h', '127.0.0.1', '-p', String(rabbit.port), '-t', topic, '-q', '2', '-l'], {
       cwd: ROOT,
       env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' },
       input: 'a\nb\nc\n',
