@@ -82,18 +82,51 @@ export interface VariantResult {
   series: SeriesPoint[];
 }
 
+/** What actually ran, beside what the scenario file says (overrides and caps change it). */
+export interface RunShape {
+  devices: number;
+  /** fleet.devices in the scenario as written. */
+  scenarioDevices: number;
+  durationS: number;
+  scenarioDurationS: number;
+  drainS: number;
+  /** What the devices ran against, in words. */
+  against: string;
+}
+
 export interface SimResult {
   scenario: string;
   description: string;
   mode: 'virtual';
   seed: number;
+  run: RunShape;
   variants: VariantResult[];
   plan: PlanResult | null;
   assumptions: string[];
+  /** No guarantee broken and the run did its work (see failures). */
   ok: boolean;
   violations: string[];
+  /** Why the run could not do its work (e.g. no message was accepted), one line each; empty when it did. */
+  failures: string[];
   wallMs: number;
 }
+
+/** A variant that tested nothing: no device published, or none reached the broker. */
+export function workNotDone(v: VariantResult, durationS: number, fleet: { everyS: number; startSpreadS: number }): string | null {
+  const g = v.guarantees;
+  const published = v.qos === 0 ? g.qos0Sent : g.accepted;
+  if (v.broker.connects === 0) return `${v.name}: no device connected to the broker, so nothing was tested`;
+  if (published === 0) {
+    const hint =
+      durationS < fleet.everyS ? ` (the run, ${durationS} s, is shorter than the devices' period, fleet.everyS ${fleet.everyS} s)`
+      : durationS < fleet.startSpreadS ? ` (the run, ${durationS} s, is shorter than the devices' start spread, fleet.startSpreadS ${fleet.startSpreadS} s)`
+      : '';
+    return `${v.name}: no message was accepted: no device published a reading${hint}, so nothing was tested`;
+  }
+  return null;
+}
+
+export const VIRTUAL_AGAINST = 'the Dormouse core against a broker model (sim/broker-model.ts) on a virtual clock: no sockets, no real broker';
 
 const DEVICE_ASLEEP = 0;
 const DEVICE_AWAKE = 1;
@@ -113,6 +146,7 @@ export async function runVirtual(base: Scenario, opts: RunOptions = {}): Promise
   }
   const violations: string[] = [];
   for (const r of results) for (const x of r.guarantees.violations) violations.push(`${r.name}: ${x}`);
+  const failures = results.map((r) => workNotDone(r, sc.durationS, sc.fleet)).filter((x): x is string => x !== null);
   const assumptions: string[] = [];
   if (sc.report.energy) assumptions.push(...radioAssumptions(sc.radio, sc.network.bitrateBps));
   assumptions.push('device snapshot stores survive power loss (flash/NVS); the broker keeps persistent sessions across restarts unless a fault says otherwise');
@@ -121,13 +155,21 @@ export async function runVirtual(base: Scenario, opts: RunOptions = {}): Promise
     description: sc.description,
     mode: 'virtual',
     seed: sc.seed,
+    run: virtualRunShape(base, opts),
     variants: results,
     plan: sc.report.plan ? planFor(sc) : null,
     assumptions,
-    ok: violations.length === 0,
+    ok: violations.length === 0 && failures.length === 0,
     violations,
+    failures,
     wallMs: performance.now() - t0,
   };
+}
+
+/** What a virtual run of this scenario with these options runs. */
+export function virtualRunShape(base: Scenario, opts: RunOptions): RunShape {
+  const sc = withRunOptions(base, opts);
+  return { devices: sc.fleet.devices, scenarioDevices: base.fleet.devices, durationS: sc.durationS, scenarioDurationS: base.durationS, drainS: sc.drainS, against: VIRTUAL_AGAINST };
 }
 
 function withRunOptions(sc: Scenario, o: RunOptions): Scenario {
