@@ -19,8 +19,8 @@ import { MemorySnapshotStore } from './memory-store.js';
 import { Prng } from './prng.js';
 import { Drop, GuaranteeTracker, readStamp, writeStamp } from './guarantees.js';
 import { applyVariant, type FaultSpec, type Scenario } from './scenario.js';
-import { workNotDone, type RunShape, type VariantResult, type SeriesPoint } from './virtual.js';
-import type { DashboardFeed, DeviceState, Frame } from './dashboard/types.js';
+import { connectSecondsSince, faultMarks, workNotDone, type RunShape, type VariantResult, type SeriesPoint } from './virtual.js';
+import type { ConnectSeconds, DashboardFeed, DeviceState, Frame } from './dashboard/types.js';
 
 export interface RealtimeOptions {
   devices?: number;
@@ -391,8 +391,12 @@ async function runOne(
 
   const series: SeriesPoint[] = [];
   const stateOf = (d: RtDevice): DeviceState => (d.off ? 'offline' : d.client === null ? 'asleep' : d.client.connected ? 'awake' : 'reconnecting');
-  const frame = (): Frame => {
+  const marks = faultMarks(s.faults);
+  let connectSecondsSent = 0;
+  const frame = (over = false): Frame => {
     const totals = { devices: devs.length, awake: 0, asleep: 0, offline: 0, reconnecting: 0 };
+    let connectSeconds: ConnectSeconds;
+    [connectSeconds, connectSecondsSent] = connectSecondsSince(connectsPerSecond, connectSecondsSent, performance.now() - wall0, over);
     for (const d of devs) totals[stateOf(d)]++;
     const sec = Math.floor((performance.now() - wall0) / 1000) - 1;
     return {
@@ -409,8 +413,9 @@ async function runOne(
         lost: 0,
       })),
       totals,
-      broker: { queued: sys.storedPeak ?? 0, delivered: tracker.delivered + tracker.qos0Delivered, connects: main.packets('c2s', 'CONNECT') + tunnel.packets('c2s', 'CONNECT'), connectsPerSecond: sec >= 0 ? (connectsPerSecond[sec] ?? 0) : 0, memoryEstimateBytes: sys.heapPeakBytes ?? 0 },
+      broker: { queued: sys.storedPeak ?? 0, delivered: tracker.delivered + tracker.qos0Delivered, connects: main.packets('c2s', 'CONNECT') + tunnel.packets('c2s', 'CONNECT'), connectsPerSecond: sec >= 0 ? (connectsPerSecond[sec] ?? 0) : 0, memoryEstimateBytes: sys.heapPeakBytes ?? 0, connectSeconds },
       counters: { accepted: tracker.accepted, acked: tracker.acked, lost: 0, duplicates: tracker.dupQ2, dropped: tracker.dropped.reduce((a, b) => a + b, 0) },
+      marks,
     };
   };
   o.feed?.setDetailProvider((id) => {
@@ -449,7 +454,8 @@ async function runOne(
   for (const d of devs) if (d.client) heldAtEnd.set(d.idx, heldBy(d, d.client));
   await Promise.all(devs.map((d) => d.client?.end(true)));
   const g = tracker.report((idx) => heldAtEnd.get(idx) ?? []);
-  o.feed?.frame({ ...frame(), counters: { ...frame().counters, lost: g.lost } });
+  const last = frame(true);
+  o.feed?.frame({ ...last, counters: { ...last.counters, lost: g.lost } });
   await observer.end();
   await main.close();
   await tunnel.close();

@@ -21,7 +21,7 @@ import { Drop, GuaranteeTracker, readStamp, writeStamp, type GuaranteeReport } f
 import { addDevice, emptyTotals, energyReport, radioAssumptions, type EnergyReport } from './radio.js';
 import { applyVariant, type FaultSpec, type Scenario } from './scenario.js';
 import { planFor, type PlanResult } from './plan.js';
-import type { DashboardFeed, DeviceDetail, DeviceState, DeviceView, Frame } from './dashboard/types.js';
+import type { ConnectSeconds, DashboardFeed, DeviceDetail, DeviceState, DeviceView, FaultMark, Frame } from './dashboard/types.js';
 
 export interface RunOptions {
   /** Override fleet.devices. */
@@ -172,6 +172,38 @@ export function virtualRunShape(base: Scenario, opts: RunOptions): RunShape {
   return { devices: sc.fleet.devices, scenarioDevices: base.fleet.devices, durationS: sc.durationS, scenarioDurationS: base.durationS, drainS: sc.drainS, against: VIRTUAL_AGAINST };
 }
 
+/** The faults' windows in sim time, for the dashboard's charts. */
+export function faultMarks(faults: readonly FaultSpec[]): FaultMark[] {
+  return faults.map((f): FaultMark => {
+    switch (f.kind) {
+      case 'outage':
+        return {
+          kind: f.kind,
+          label: `outage: ${Math.round(f.share * 100)} % of devices cut off (${f.mode}) for ${round1(f.durationS)} s each${f.staggerS > 0 ? `, going over ${round1(f.staggerS)} s` : ''}`,
+          fromMs: f.atS * 1000,
+          toMs: (f.atS + f.staggerS + f.durationS) * 1000,
+        };
+      case 'broker-restart':
+        return { kind: f.kind, label: `broker restart: down ${round1(f.downForS)} s${f.keepSessions ? '' : ', sessions lost'}`, fromMs: f.atS * 1000, toMs: (f.atS + f.downForS) * 1000 };
+      case 'power-outage':
+        return { kind: f.kind, label: `power outage: ${round1(f.durationS)} s, the broker back ${round1(f.brokerBootS)} s after the power`, fromMs: f.atS * 1000, toMs: (f.atS + f.durationS + f.brokerBootS) * 1000 };
+    }
+  });
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * The per-second counts a frame carries: the whole seconds completed since the
+ * last frame (all that is left when the run is over). `sent` is how far the
+ * previous frames went; returns the counts and the new mark.
+ */
+export function connectSecondsSince(perSecond: readonly number[], sent: number, nowMs: number, over: boolean): [ConnectSeconds, number] {
+  const upTo = over ? perSecond.length : Math.min(perSecond.length, Math.floor(nowMs / 1000));
+  const to = Math.max(sent, upTo);
+  return [{ fromS: sent, counts: perSecond.slice(sent, to) }, to];
+}
+
 function withRunOptions(sc: Scenario, o: RunOptions): Scenario {
   const out = structuredClone(sc);
   if (o.devices !== undefined) out.fleet.devices = o.devices;
@@ -261,6 +293,10 @@ class Engine {
   queuedPeak = 0;
   queuedPeakAt = 0;
   setupBytes = 0;
+  /** Seconds of host.connectsPerSecond already sent to the dashboard. */
+  connectSecondsSent = 0;
+  wall0 = 0;
+  readonly marks: FaultMark[];
   readonly endMs: number;
   readonly fleetEndMs: number;
   readonly s: Scenario;
@@ -290,6 +326,7 @@ class Engine {
     this.seqOffset = new Int32Array(f.devices);
     this.payload = new Uint8Array(f.payloadBytes);
     this.downPayload = new Uint8Array(Math.max(8, s.downlink?.payloadBytes ?? 8));
+    this.marks = faultMarks(s.faults);
     this.endMs = s.durationS * 1000;
     this.fleetEndMs = this.endMs + s.drainS * 1000;
     const persistent = f.session === 'persistent';
@@ -537,6 +574,7 @@ class Engine {
 
   async run(): Promise<VariantResult> {
     const wall0 = performance.now();
+    this.wall0 = wall0;
     this.build();
     const feed = this.opts.feed ?? null;
     feed?.setDetailProvider((id) => this.detail(id));
@@ -603,6 +641,8 @@ class Engine {
       connectsPerSecond: sec >= 0 ? (this.host.connectsPerSecond[sec] ?? 0) : 0,
     });
     void s;
+    // The dashboard's charts get a point at every sample too, so a fast run is still drawn in full.
+    this.opts.feed?.frame(this.frame(performance.now() - this.wall0, null));
   }
 
   /** Broker bytes per queued message: payload + the overhead O of the plan. */
@@ -631,6 +671,8 @@ class Engine {
     }
     const sec = Math.floor(this.clock.now / 1000) - 1;
     const t = this.tracker;
+    let connectSeconds: ConnectSeconds;
+    [connectSeconds, this.connectSecondsSent] = connectSecondsSince(this.host.connectsPerSecond, this.connectSecondsSent, this.clock.now, g !== null);
     return {
       scenario: this.name,
       simTimeMs: this.clock.now,
@@ -643,7 +685,9 @@ class Engine {
         connects: this.model.stats.connects,
         connectsPerSecond: sec >= 0 ? (this.host.connectsPerSecond[sec] ?? 0) : 0,
         memoryEstimateBytes: Math.round(this.model.stats.queued * this.messageCost()),
+        connectSeconds,
       },
+      marks: this.marks,
       counters: {
         accepted: t.accepted,
         acked: t.acked,
