@@ -3,19 +3,25 @@
 //
 //   dormouse sim SCENARIO [--virtual|--realtime] [--broker URL] [--devices N]
 //                [--duration S] [--seed N] [--variant NAME] [--json] [--dashboard [PORT]]
+//                [--progress S]
 //   dormouse plan [SCENARIO] [--devices N] [--every S | --rate R] [--outage S]
 //                 [--size B] [--overhead B] [--json]
 //
 // SCENARIO is a file (YAML or JSON) or the name of a shipped one (trucks,
 // battery, storm). Exit codes: 0 all guarantees held, 1 a guarantee was
-// broken, 2 bad arguments or scenario file.
+// broken, 2 bad arguments or scenario file, 3 the run could not do its work
+// (no broker, nothing accepted).
+//
+// Output: the result on stdout (text, or one JSON line with --json); what
+// runs, progress and the dashboard's address on stderr. Progress is a bar on
+// a terminal and otherwise a line every --progress seconds (default 5).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenario, ScenarioError, type Scenario } from './scenario.js';
-import { runVirtual, type SimResult } from './virtual.js';
-import { summaryText } from './report.js';
+import { runVirtual, virtualRunShape, type RunShape, type SimResult } from './virtual.js';
+import { runLine, summaryText } from './report.js';
 import { plan, planFor, planTable, MOSQUITTO_OVERHEAD, type PlanInput } from './plan.js';
 import type { DashboardFeed } from './dashboard/types.js';
 
@@ -23,23 +29,29 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SCENARIO_DIR = path.join(HERE, 'scenarios');
 
 const SIM_USAGE = `usage: dormouse sim SCENARIO [--virtual|--realtime] [--broker URL] [--devices N] [--duration S]
-                    [--seed N] [--variant NAME] [--json] [--dashboard [PORT]]
-  SCENARIO   a YAML/JSON file, or a shipped one: ${shippedNames().join(', ')}
+                    [--seed N] [--variant NAME] [--json] [--dashboard [PORT]] [--progress S]
+  SCENARIO   a YAML/JSON file (schema: sim/scenario.schema.json), or a shipped one: ${shippedNames().join(', ')}
   --virtual  virtual time: the Dormouse core and a broker model on one event queue (default)
-  --realtime real sockets: Node clients through a fault proxy to aedes (or --broker URL)
+  --realtime real sockets: Node clients through a fault proxy to aedes (or --broker URL); at most 200 devices, 60 s unless given
   --broker   mqtt://host:port of a broker for --realtime (e.g. a mosquitto you started)
   --devices  override the fleet size          --duration  override the run length (s; faults scale with it)
   --seed     override the seed                --variant   run only this variant (repeatable)
-  --json     print one JSON result on stdout  --dashboard serve the live dashboard (port, default any free one)
-exit code: 0 guarantees held, 1 a guarantee broken, 2 bad arguments or scenario`;
+  --json     print one JSON result on stdout  --dashboard serve the live dashboard until Ctrl-C (port, default any free one)
+  --progress seconds between progress lines on stderr when it is not a terminal (default 5; 0: none)
+exit code: 0 guarantees held, 1 a guarantee broken, 2 bad arguments or scenario, 3 the run could not do its work`;
 
 const PLAN_USAGE = `usage: dormouse plan [SCENARIO] [--devices N] [--every S | --rate R] [--outage S] [--size B] [--overhead B] [--json]
   Q = N × r × T messages queued; M = Q × (S + O) bytes of broker memory.
   Defaults are the chapter's trucks: N 5000, one message every 10 s, T 1800 s, S 120 B, O 40 B.
   With a SCENARIO, N, r, T, S and O come from it (its outage, downlink rate and payload).`;
 
-function shippedNames(): string[] {
-  return ['trucks', 'battery', 'storm'];
+/** The shipped scenarios' names, from the folder itself. */
+export function shippedNames(): string[] {
+  try {
+    return readdirSync(SCENARIO_DIR).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => f.replace(/\.(ya?ml|json)$/, '')).sort();
+  } catch {
+    return [];
+  }
 }
 
 /** A scenario argument: a path, or the name of a shipped scenario. */
@@ -49,7 +61,10 @@ export function resolveScenario(arg: string): string {
     const p = path.join(SCENARIO_DIR, arg + ext);
     if (existsSync(p)) return p;
   }
-  return arg; // loadScenario reports it cannot be read
+  // Neither a file nor a shipped name: say which names there are.
+  const names = shippedNames();
+  const shipped = names.length > 0 ? `the shipped scenarios are ${names.join(', ')}` : `no shipped scenarios found in ${SCENARIO_DIR}`;
+  throw new ScenarioError([`no such file, and no shipped scenario of that name: ${shipped}`], arg);
 }
 
 interface Args {
@@ -98,12 +113,25 @@ function numberFlag(a: Args, name: string, opts: { int?: boolean; min?: number }
   return n;
 }
 
-/** A progress bar on stderr, only on a terminal. */
-function progressBar(): ((fraction: number, label: string) => void) & { done(): void } {
+/**
+ * Progress on stderr: a bar on a terminal; otherwise (a pipe, a log file, CI)
+ * a line every everyS seconds, so a long run is never silent.
+ */
+function progressReporter(everyS: number): ((fraction: number, label: string) => void) & { done(): void } {
   const tty = process.stderr.isTTY === true;
   let last = '';
+  const t0 = performance.now();
+  let nextLineAt = t0 + everyS * 1000;
   const f = ((fraction: number, label: string) => {
-    if (!tty) return;
+    if (!tty) {
+      const now = performance.now();
+      if (everyS <= 0 || now < nextLineAt) return;
+      nextLineAt = now + everyS * 1000;
+      const wallS = (now - t0) / 1000;
+      const left = fraction > 0.01 ? `, about ${Math.ceil((wallS * (1 - fraction)) / fraction)} s left` : '';
+      process.stderr.write(`progress: ${String(Math.floor(fraction * 100)).padStart(3)} % (${label}), ${Math.round(wallS)} s elapsed${left}\n`);
+      return;
+    }
     const width = 30;
     const k = Math.max(0, Math.min(width, Math.round(fraction * width)));
     const line = `\r[${'#'.repeat(k)}${'.'.repeat(width - k)}] ${String(Math.round(fraction * 100)).padStart(3)} % ${label}`;
@@ -121,9 +149,9 @@ export async function simMain(argv: readonly string[]): Promise<number> {
   try {
     args = parseArgs(
       argv,
-      new Set(['broker', 'devices', 'duration', 'seed', 'variant']),
+      new Set(['broker', 'devices', 'duration', 'seed', 'variant', 'progress']),
       new Set(['dashboard']),
-      new Set(['virtual', 'realtime', 'broker', 'devices', 'duration', 'seed', 'variant', 'json', 'dashboard', 'help']),
+      new Set(['virtual', 'realtime', 'broker', 'devices', 'duration', 'seed', 'variant', 'json', 'dashboard', 'progress', 'help']),
     );
     if (args.flags.has('help')) {
       console.log(SIM_USAGE);
@@ -141,11 +169,13 @@ export async function simMain(argv: readonly string[]): Promise<number> {
   let devices: number | undefined;
   let durationS: number | undefined;
   let seed: number | undefined;
+  let progressS: number;
   try {
     scenario = loadScenario(resolveScenario(args.positional[0]));
     devices = numberFlag(args, 'devices', { int: true, min: 1 });
     durationS = numberFlag(args, 'duration', { min: 1 });
     seed = numberFlag(args, 'seed', { int: true, min: 0 });
+    progressS = numberFlag(args, 'progress', { min: 0 }) ?? 5;
   } catch (e) {
     if (e instanceof ScenarioError || e instanceof UsageError) {
       console.error(`dormouse sim: ${e.message}`);
@@ -155,6 +185,13 @@ export async function simMain(argv: readonly string[]): Promise<number> {
   }
   const json = args.flags.has('json');
   const variants = args.flags.get('variant');
+  const realtime = args.flags.has('realtime');
+  const broker = args.flags.get('broker')?.at(-1);
+  // Say what runs before it runs: the fleet that runs, not the one the file was written for.
+  const shape: RunShape = realtime
+    ? (await import('./realtime.js')).realtimeRunShape(scenario, { devices, durationS, seed, broker })
+    : virtualRunShape(scenario, { devices, durationS, seed });
+  console.error(`dormouse sim: ${scenario.name}: ${runLine({ mode: realtime ? 'realtime' : 'virtual', run: shape })}`);
   let dashboard: { url: string; feed: DashboardFeed; close(): Promise<void> } | null = null;
   if (args.flags.has('dashboard')) {
     const port = Number(args.flags.get('dashboard')!.at(-1) || 0);
@@ -162,12 +199,20 @@ export async function simMain(argv: readonly string[]): Promise<number> {
     dashboard = await mod.startDashboard({ port });
     console.error(`dashboard: ${dashboard.url}`);
   }
-  const bar = progressBar();
+  const bar = progressReporter(progressS);
   let result: SimResult | import('./realtime.js').RealtimeResult;
   try {
-    if (args.flags.has('realtime')) {
-      const { runRealtime } = await import('./realtime.js');
-      result = await runRealtime(scenario, { devices, durationS, seed, variants, broker: args.flags.get('broker')?.at(-1), feed: dashboard?.feed ?? null, onProgress: bar });
+    if (realtime) {
+      const rt = await import('./realtime.js');
+      try {
+        result = await rt.runRealtime(scenario, { devices, durationS, seed, variants, broker, feed: dashboard?.feed ?? null, onProgress: bar });
+      } catch (e) {
+        if (!(e instanceof rt.RunFailure)) throw e;
+        bar.done();
+        console.error(`dormouse sim: run failed, nothing was tested: ${e.message}`);
+        await dashboard?.close();
+        return 3;
+      }
     } else {
       result = await runVirtual(scenario, { devices, durationS, seed, variants, feed: dashboard?.feed ?? null, onProgress: bar });
     }
@@ -176,15 +221,30 @@ export async function simMain(argv: readonly string[]): Promise<number> {
   }
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
   else console.log(summaryText(result));
+  const code = result.violations.length > 0 ? 1 : result.failures.length > 0 ? 3 : 0;
+  if (code === 3) console.error(`dormouse sim: run failed: ${result.failures.join('; ')}`);
   if (dashboard) {
-    if (process.stdin.isTTY) {
-      console.error(`dashboard still at ${dashboard.url}; press Enter to quit`);
-      await new Promise<void>((r) => process.stdin.once('data', () => r()));
-      process.stdin.pause();
-    }
+    // Asked for, the page stays up with the whole run until the user is done with it.
+    console.error(`dashboard: the whole run stays at ${dashboard.url}; Ctrl-C to quit${process.stdin.isTTY ? ' (or Enter)' : ''}`);
+    await untilQuit();
     await dashboard.close();
   }
-  return result.ok ? 0 : 1;
+  return code;
+}
+
+/** Until SIGINT or SIGTERM (or Enter, on a terminal). */
+function untilQuit(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      if (process.stdin.isTTY) process.stdin.pause();
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (process.stdin.isTTY) process.stdin.once('data', done);
+  });
 }
 
 export async function planMain(argv: readonly string[]): Promise<number> {

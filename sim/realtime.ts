@@ -19,8 +19,8 @@ import { MemorySnapshotStore } from './memory-store.js';
 import { Prng } from './prng.js';
 import { Drop, GuaranteeTracker, readStamp, writeStamp } from './guarantees.js';
 import { applyVariant, type FaultSpec, type Scenario } from './scenario.js';
-import type { VariantResult, SeriesPoint } from './virtual.js';
-import type { DashboardFeed, DeviceState, Frame } from './dashboard/types.js';
+import { connectSecondsSince, faultMarks, workNotDone, type RunShape, type VariantResult, type SeriesPoint } from './virtual.js';
+import type { ConnectSeconds, DashboardFeed, DeviceState, Frame } from './dashboard/types.js';
 
 export interface RealtimeOptions {
   devices?: number;
@@ -41,14 +41,24 @@ export interface RealtimeResult {
   mode: 'realtime';
   broker: string;
   seed: number;
+  run: RunShape;
   variants: VariantResult[];
   /** Highest $SYS/broker/messages/stored and heap/current seen (mosquitto with sys_interval), if any. */
   sys: { storedPeak: number | null; heapPeakBytes: number | null };
   assumptions: string[];
+  /** No guarantee broken and the run did its work (see failures). */
   ok: boolean;
   violations: string[];
+  /** Why the run could not do its work, one line each; empty when it did. */
+  failures: string[];
   wallMs: number;
 }
+
+/** The run could not start: the broker cannot be reached. Nothing was tested. */
+export class RunFailure extends Error {}
+
+/** How long the observer may take to reach the broker before the run is given up. */
+const BROKER_WAIT_MS = 10_000;
 
 const DEFAULT_DEVICES = 200;
 const DEFAULT_DURATION_S = 60;
@@ -73,12 +83,17 @@ export async function runRealtime(base: Scenario, opts: RealtimeOptions = {}): P
     await aedes?.close();
   }
   const violations = variants.flatMap((r) => r.guarantees.violations.map((x) => `${r.name}: ${x}`));
+  const shaped = shape(structuredClone(base), opts, external);
+  const failures = variants.map((r) => workNotDone(r, shaped.durationS, shaped.fleet)).filter((x): x is string => x !== null);
+  const run = realtimeRunShape(base, opts);
+  const brokerText = opts.broker ?? 'aedes (embedded, MQTT 3.1.1)';
   return {
     scenario: base.name,
     description: base.description,
     mode: 'realtime',
-    broker: opts.broker ?? 'aedes (embedded, MQTT 3.1.1)',
+    broker: brokerText,
     seed: opts.seed ?? base.seed,
+    run,
     variants,
     sys,
     assumptions: [
@@ -86,9 +101,24 @@ export async function runRealtime(base: Scenario, opts: RealtimeOptions = {}): P
       external ? 'broker given by URL; its queue is read from $SYS when it publishes it' : 'aedes speaks MQTT 3.1.1 only: the fleet runs at protocol 4 (message expiry is kept in the device outbox only)',
       'device sessions are kept in memory stores (as RTC memory / NVS would keep them)',
     ],
-    ok: violations.length === 0,
+    ok: violations.length === 0 && failures.length === 0,
     violations,
+    failures,
     wallMs: performance.now() - t0,
+  };
+}
+
+/** What a real-time run of this scenario with these options runs. */
+export function realtimeRunShape(base: Scenario, opts: RealtimeOptions): RunShape {
+  const external = opts.broker !== undefined;
+  const shaped = shape(structuredClone(base), opts, external);
+  return {
+    devices: shaped.fleet.devices,
+    scenarioDevices: base.fleet.devices,
+    durationS: shaped.durationS,
+    scenarioDurationS: base.durationS,
+    drainS: opts.drainS ?? Math.min(base.drainS, 15),
+    against: `real sockets: Dormouse Node clients through a fault proxy on 127.0.0.1 to ${external ? `the broker at ${opts.broker}` : 'aedes, embedded on 127.0.0.1 (MQTT 3.1.1)'}`,
   };
 }
 
@@ -155,7 +185,25 @@ async function runOne(
 
   // The observer: straight to the broker, persistent, at the fleet's QoS.
   const observer = connect(url, { clientId: `dormouse-sim-observer-${s.name}-${name}`.slice(0, 64), protocolVersion: f.protocol, clean: true, keepalive: 30 });
+  // No broker, no run: give up at the first refusal (or after BROKER_WAIT_MS) instead of retrying for ever.
+  const unreachable = await new Promise<string | null>((resolve) => {
+    const timer = setTimeout(() => resolve(`no answer within ${BROKER_WAIT_MS / 1000} s`), BROKER_WAIT_MS);
+    observer.once('error', (e: Error) => {
+      clearTimeout(timer);
+      resolve(e.message);
+    });
+    observer.once('connect', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
   observer.on('error', () => {});
+  if (unreachable !== null) {
+    await observer.end(true);
+    await main.close();
+    await tunnel.close();
+    throw new RunFailure(`cannot reach the broker at ${url}: ${unreachable}`);
+  }
   observer.on('message', (topic: string, payload: Buffer, packet: { qos: number }) => {
     if (topic.startsWith('$SYS/')) {
       const n = Number(String(payload));
@@ -343,8 +391,12 @@ async function runOne(
 
   const series: SeriesPoint[] = [];
   const stateOf = (d: RtDevice): DeviceState => (d.off ? 'offline' : d.client === null ? 'asleep' : d.client.connected ? 'awake' : 'reconnecting');
-  const frame = (): Frame => {
+  const marks = faultMarks(s.faults);
+  let connectSecondsSent = 0;
+  const frame = (over = false): Frame => {
     const totals = { devices: devs.length, awake: 0, asleep: 0, offline: 0, reconnecting: 0 };
+    let connectSeconds: ConnectSeconds;
+    [connectSeconds, connectSecondsSent] = connectSecondsSince(connectsPerSecond, connectSecondsSent, performance.now() - wall0, over);
     for (const d of devs) totals[stateOf(d)]++;
     const sec = Math.floor((performance.now() - wall0) / 1000) - 1;
     return {
@@ -361,8 +413,9 @@ async function runOne(
         lost: 0,
       })),
       totals,
-      broker: { queued: sys.storedPeak ?? 0, delivered: tracker.delivered + tracker.qos0Delivered, connects: main.packets('c2s', 'CONNECT') + tunnel.packets('c2s', 'CONNECT'), connectsPerSecond: sec >= 0 ? (connectsPerSecond[sec] ?? 0) : 0, memoryEstimateBytes: sys.heapPeakBytes ?? 0 },
+      broker: { queued: sys.storedPeak ?? 0, delivered: tracker.delivered + tracker.qos0Delivered, connects: main.packets('c2s', 'CONNECT') + tunnel.packets('c2s', 'CONNECT'), connectsPerSecond: sec >= 0 ? (connectsPerSecond[sec] ?? 0) : 0, memoryEstimateBytes: sys.heapPeakBytes ?? 0, connectSeconds },
       counters: { accepted: tracker.accepted, acked: tracker.acked, lost: 0, duplicates: tracker.dupQ2, dropped: tracker.dropped.reduce((a, b) => a + b, 0) },
+      marks,
     };
   };
   o.feed?.setDetailProvider((id) => {
@@ -401,7 +454,8 @@ async function runOne(
   for (const d of devs) if (d.client) heldAtEnd.set(d.idx, heldBy(d, d.client));
   await Promise.all(devs.map((d) => d.client?.end(true)));
   const g = tracker.report((idx) => heldAtEnd.get(idx) ?? []);
-  o.feed?.frame({ ...frame(), counters: { ...frame().counters, lost: g.lost } });
+  const last = frame(true);
+  o.feed?.frame({ ...last, counters: { ...last.counters, lost: g.lost } });
   await observer.end();
   await main.close();
   await tunnel.close();

@@ -3,7 +3,7 @@
 // peaks, energy per delivered message), with the assumptions behind them.
 
 import { bytesText, fmt, planTable, table } from './plan.js';
-import type { SimResult, VariantResult } from './virtual.js';
+import type { RunShape, SimResult, VariantResult } from './virtual.js';
 import type { RealtimeResult } from './realtime.js';
 
 const n0 = (x: number) => fmt(Math.round(x));
@@ -14,7 +14,8 @@ export function summaryText(r: SimResult | RealtimeResult): string {
   const out: string[] = [];
   const modeText = r.mode === 'virtual' ? 'virtual time' : `real time, broker ${(r as RealtimeResult).broker}`;
   out.push(`dormouse sim: ${r.scenario} (${modeText}, seed ${r.seed})`);
-  if (r.description) out.push(r.description);
+  out.push(runLine(r));
+  if (r.description) out.push(r.run.devices === r.run.scenarioDevices ? `scenario: ${r.description}` : `scenario as written, for ${fmt(r.run.scenarioDevices)} devices: ${r.description}`);
   out.push('');
 
   const vs = r.variants;
@@ -136,8 +137,20 @@ export function summaryText(r: SimResult | RealtimeResult): string {
 
   if (r.assumptions.length > 0) out.push('', 'assumptions:', ...r.assumptions.map((a) => `  - ${a}`));
   out.push('');
-  out.push(r.ok ? 'guarantees: every accepted QoS 1/2 message reached the broker, in order, QoS 2 exactly once.' : `GUARANTEES BROKEN:\n  ${r.violations.join('\n  ')}`);
+  if (r.violations.length > 0) out.push(`GUARANTEES BROKEN:\n  ${r.violations.join('\n  ')}`);
+  if (r.failures.length > 0) out.push(`RUN FAILED: it could not do its work\n  ${r.failures.join('\n  ')}`);
+  if (r.ok) out.push(`guarantees: every accepted QoS 1/2 message (${fmt(vs.reduce((a, v) => a + v.guarantees.accepted, 0))}) reached the broker, in order, QoS 2 exactly once.`);
   return out.join('\n');
+}
+
+/** What ran, in one line: devices, time, and against what (overrides and caps named). */
+export function runLine(r: { mode: 'virtual' | 'realtime'; run: RunShape }): string {
+  const x = r.run;
+  const time = r.mode === 'virtual' ? 'of virtual time' : 'of wall time';
+  const changed: string[] = [];
+  if (x.devices !== x.scenarioDevices) changed.push(`the scenario has ${fmt(x.scenarioDevices)} devices`);
+  if (x.durationS !== x.scenarioDurationS) changed.push(`the scenario runs ${fmt(x.scenarioDurationS)} s; its faults are scaled into this run`);
+  return `runs ${fmt(x.devices)} devices for ${fmt(x.durationS)} s + ${fmt(x.drainS)} s drain ${time}: ${x.against}${changed.length > 0 ? ` (${changed.join('; ')})` : ''}`;
 }
 
 /** The broker queue over time, as a small table with a bar. */

@@ -1,12 +1,17 @@
-// Scenario files (YAML or JSON) for `dormouse sim`: the schema, its defaults
-// and a hand-written validator whose errors name the path and the value, e.g.
+// Scenario files (YAML or JSON) for `dormouse sim`: their types, and their
+// validation against sim/scenario.schema.json (JSON Schema 2020-12, which
+// also gives editors completion and checks) with ajv. ajv's errors are put in
+// words that name the path and the value, e.g.
 //   fleet.devices: must be a whole number >= 1 (got "lots")
+//   fleet.devcies: unknown key (did you mean "devices"?)
 // A scenario describes one fleet, its network, the broker and the faults;
 // `variants` run the same scenario again with some fields changed (QoS,
 // session kind, reconnect policy) so their results can be compared.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 
 export interface ReconnectSpec {
   backoff: 'immediate' | 'fixed' | 'exponential';
@@ -120,79 +125,105 @@ export class ScenarioError extends Error {
   }
 }
 
-// ---- a small schema language --------------------------------------------------
+// ---- validation against sim/scenario.schema.json ------------------------------
 
-type Check = (v: unknown, path: string, errs: string[]) => unknown;
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'number' || v === undefined ? String(v ?? 'nothing') : JSON.stringify(v) ?? String(v));
 
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v));
+/** The JSON Schema the files are checked against (also what editors read, through `$schema`). */
+export const SCENARIO_SCHEMA_FILE = schemaFile();
 
-function num(opts: { min?: number; max?: number; int?: boolean; nullable?: boolean } = {}): Check {
-  return (v, path, errs) => {
-    if (v === null && opts.nullable) return null;
-    const ok = typeof v === 'number' && Number.isFinite(v) && (!opts.int || Number.isInteger(v)) && (opts.min === undefined || v >= opts.min) && (opts.max === undefined || v <= opts.max);
-    if (!ok) {
-      let want = opts.int ? 'a whole number' : 'a number';
-      if (opts.min !== undefined && opts.max !== undefined) want += ` from ${opts.min} to ${opts.max}`;
-      else if (opts.min !== undefined) want += ` >= ${opts.min}`;
-      else if (opts.max !== undefined) want += ` <= ${opts.max}`;
-      if (opts.nullable) want += ' or null';
-      errs.push(`${path}: must be ${want} (got ${show(v)})`);
-    }
-    return v;
-  };
+function schemaFile(): string {
+  const here = fileURLToPath(new URL('scenario.schema.json', import.meta.url));
+  if (existsSync(here)) return here;
+  // Compiled to dist/sim/ (tsc copies no assets): the sim/ folder the package ships beside dist/.
+  return fileURLToPath(new URL('../../sim/scenario.schema.json', import.meta.url));
 }
 
-function oneOf<T extends string | number>(...values: T[]): Check {
-  return (v, path, errs) => {
-    if (!values.includes(v as T)) errs.push(`${path}: must be one of ${values.map((x) => JSON.stringify(x)).join(', ')} (got ${show(v)})`);
-    return v;
-  };
+interface SchemaNode {
+  type?: string | string[];
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  properties?: Record<string, unknown>;
 }
 
-const str: Check = (v, path, errs) => {
-  if (typeof v !== 'string') errs.push(`${path}: must be a string (got ${show(v)})`);
-  return v;
-};
+let validator: ValidateFunction | null = null;
 
-const bool: Check = (v, path, errs) => {
-  if (typeof v !== 'boolean') errs.push(`${path}: must be true or false (got ${show(v)})`);
-  return v;
-};
+/** Compiled once, on first use (a few hundred ms): every problem reported, defaults written in. */
+function compiled(): ValidateFunction {
+  validator ??= new Ajv2020({ strict: true, strictRequired: false, allErrors: true, verbose: true, useDefaults: true }).compile(
+    JSON.parse(readFileSync(SCENARIO_SCHEMA_FILE, 'utf8')) as object,
+  );
+  return validator;
+}
 
-type Shape = Record<string, [Check, unknown]>; // field -> [check, default (undefined: required)]
+/** `/fleet/capacities/0` -> `fleet.capacities[0]`. */
+function dotted(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(part) ? `[${part}]` : out === '' ? part : `.${part}`;
+  }
+  return out;
+}
 
-function obj(shape: Shape, opts: { partial?: boolean; nullable?: boolean } = {}): Check {
-  return (v, path, errs) => {
-    if (v === null && opts.nullable) return null;
-    const at = (k: string) => (path ? `${path}.${k}` : k);
-    if (v === undefined) v = {};
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-      errs.push(`${path || 'scenario'}: must be a mapping of keys to values (got ${show(v)})`);
-      return v;
-    }
-    const input = v as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(input)) {
-      if (!(k in shape)) {
-        const near = Object.keys(shape).find((s) => editDistance(s.toLowerCase(), k.toLowerCase()) <= 2 || s.startsWith(k) || k.startsWith(s));
-        errs.push(`${at(k)}: unknown key${near ? ` (did you mean "${near}"?)` : `; expected one of ${Object.keys(shape).join(', ')}`}`);
+function wanted(s: SchemaNode): string {
+  const types = Array.isArray(s.type) ? s.type : s.type === undefined ? [] : [s.type];
+  const nullable = types.includes('null') ? ' or null' : '';
+  if (s.enum !== undefined) return `one of ${s.enum.map((x) => JSON.stringify(x)).join(', ')}`;
+  if (types.includes('integer') || types.includes('number')) {
+    let want = types.includes('integer') ? 'a whole number' : 'a number';
+    if (s.minimum !== undefined && s.maximum !== undefined) want += ` from ${s.minimum} to ${s.maximum}`;
+    else if (s.minimum !== undefined) want += ` >= ${s.minimum}`;
+    else if (s.maximum !== undefined) want += ` <= ${s.maximum}`;
+    return want + nullable;
+  }
+  if (types.includes('string')) return s.minLength ? 'a non-empty string' : 'a string';
+  if (types.includes('boolean')) return 'true or false';
+  if (types.includes('array')) return 'a list';
+  if (types.includes('object')) return 'a mapping of keys to values' + nullable;
+  return 'something else';
+}
+
+/** ajv's errors in the words of the old checker: one line per path, naming the path and the value. */
+function messages(errors: readonly ErrorObject[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const add = (path: string, text: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    out.push(`${path || 'scenario'}: ${text}`);
+  };
+  for (const e of errors) {
+    const at = dotted(e.instancePath);
+    const parent = (e.parentSchema ?? {}) as SchemaNode;
+    switch (e.keyword) {
+      case 'if':
+        break; // the branch's own errors say it
+      case 'required': {
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        add(at ? `${at}.${missing}` : missing, 'required');
+        break;
       }
-    }
-    for (const [k, [check, dflt]] of Object.entries(shape)) {
-      if (input[k] === undefined) {
-        if (opts.partial) continue;
-        if (dflt === undefined) {
-          errs.push(`${at(k)}: required`);
-          continue;
+      case 'additionalProperties': {
+        const key = (e.params as { additionalProperty: string }).additionalProperty;
+        const known = Object.keys(parent.properties ?? {}).filter((k) => k !== '$schema');
+        const path = at ? `${at}.${key}` : key;
+        if (/^variants\[\d+\]$/.test(at)) {
+          add(path, `a variant may change ${known.filter((k) => k !== 'name').join(', ')}`);
+          break;
         }
-        out[k] = typeof dflt === 'object' && dflt !== null ? structuredClone(dflt) : dflt;
-        if (typeof dflt === 'object' && dflt !== null && !Array.isArray(dflt)) out[k] = check(out[k], at(k), errs);
-        continue;
+        const near = known.find((s) => editDistance(s.toLowerCase(), key.toLowerCase()) <= 2 || s.startsWith(key) || key.startsWith(s));
+        add(path, `unknown key${near ? ` (did you mean "${near}"?)` : `; expected one of ${known.join(', ')}`}`);
+        break;
       }
-      out[k] = check(input[k], at(k), errs);
+      default:
+        if (/^variants\[\d+\]$/.test(at) && e.keyword === 'type') add(at, `must be a mapping with a name and the fields it changes (got ${show(e.data)})`);
+        else add(at, `must be ${wanted(parent)} (got ${show(e.data)})`);
     }
-    return out;
-  };
+  }
+  return out;
 }
 
 function editDistance(a: string, b: string): number {
@@ -205,179 +236,20 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-function list(item: Check): Check {
-  return (v, path, errs) => {
-    if (!Array.isArray(v)) {
-      errs.push(`${path}: must be a list (got ${show(v)})`);
-      return [];
-    }
-    return v.map((x, i) => item(x, `${path}[${i}]`, errs));
-  };
-}
-
-// ---- the schema ---------------------------------------------------------------
-
-const reconnectShape: Shape = {
-  backoff: [oneOf('immediate', 'fixed', 'exponential'), 'exponential'],
-  jitter: [oneOf('full', 'none'), 'full'],
-  baseMs: [num({ min: 0 }), 1000],
-  capMs: [num({ min: 0 }), 60000],
-};
-
-const fleetShape: Shape = {
-  devices: [num({ int: true, min: 1 }), undefined],
-  protocol: [oneOf(4, 5), 5],
-  qos: [oneOf(0, 1, 2), 1],
-  session: [oneOf('clean', 'persistent'), 'persistent'],
-  mode: [oneOf('sleepy', 'always-on'), 'sleepy'],
-  everyS: [num({ min: 0.001 }), 60],
-  payloadBytes: [num({ int: true, min: 8, max: 60000 }), 16],
-  topic: [str, 'devices/{id}/up'],
-  expiryS: [num({ int: true, min: 1, nullable: true }), null],
-  keepaliveS: [num({ int: true, min: 0, max: 65535 }), 60],
-  awakeWindowS: [num({ min: 0.01 }), 5],
-  startSpreadS: [num({ min: 0 }), 0],
-  connectTimeoutS: [num({ min: 0.01 }), 10],
-  sessionExpiryS: [num({ int: true, min: 1 }), 86400],
-  capacities: [obj({ inflight: [num({ int: true, min: 1 }), 4], outbox: [num({ int: true, min: 1 }), 8], storeBytes: [num({ int: true, min: 64, max: 65535 }), 1024] }), {}],
-  outboxPolicy: [oneOf('reject', 'drop-oldest', 'drop-newest'), 'drop-oldest'],
-  sessionLost: [oneOf('republish', 'discard'), 'republish'],
-  reconnect: [obj(reconnectShape), {}],
-};
-
-const brokerShape: Shape = {
-  maxQueuedPerClient: [num({ int: true, min: 0 }), 1000],
-  maxInflightPerClient: [num({ int: true, min: 1, max: 65535 }), 20],
-  maxConnectsPerSecond: [num({ min: 1, nullable: true }), null],
-  overheadBytes: [num({ min: 0 }), 170],
-  tickEveryS: [num({ min: 0.1 }), 5],
-};
-
-const networkShape: Shape = {
-  latencyMs: [num({ min: 0 }), 20],
-  jitterMs: [num({ min: 0 }), 0],
-  bitrateBps: [num({ min: 1000 }), 1_000_000],
-  cutProbability: [num({ min: 0, max: 1 }), 0],
-  cutWithinMs: [num({ min: 0 }), 200],
-};
-
-const radioShape: Shape = {
-  headerBytes: [num({ int: true, min: 0 }), 40],
-  txMa: [num({ min: 0 }), 240],
-  rxMa: [num({ min: 0 }), 100],
-  awakeMa: [num({ min: 0 }), 150],
-  sleepUa: [num({ min: 0 }), 10],
-  volts: [num({ min: 0.1 }), 3.3],
-  batteryMah: [num({ min: 1 }), 2000],
-  wakeOverheadMs: [num({ min: 0 }), 0],
-};
-
-const downlinkShape: Shape = {
-  everyS: [num({ min: 0.001 }), 60],
-  qos: [oneOf(0, 1, 2), 1],
-  payloadBytes: [num({ int: true, min: 1, max: 60000 }), 16],
-  topic: [str, 'devices/{id}/cmd'],
-  expiryS: [num({ int: true, min: 1, nullable: true }), null],
-};
-
-const faultShapes: Record<string, Shape> = {
-  outage: {
-    kind: [str, undefined],
-    atS: [num({ min: 0 }), undefined],
-    durationS: [num({ min: 0 }), undefined],
-    share: [num({ min: 0, max: 1 }), 1],
-    staggerS: [num({ min: 0 }), 0],
-    mode: [oneOf('partition', 'cut', 'stall'), 'partition'],
-  },
-  'broker-restart': {
-    kind: [str, undefined],
-    atS: [num({ min: 0 }), undefined],
-    downForS: [num({ min: 0 }), 0],
-    keepSessions: [bool, true],
-  },
-  'power-outage': {
-    kind: [str, undefined],
-    atS: [num({ min: 0 }), undefined],
-    durationS: [num({ min: 0 }), undefined],
-    brokerBootS: [num({ min: 0 }), 0],
-    bootSpreadS: [num({ min: 0 }), 1],
-  },
-};
-
-const fault: Check = (v, path, errs) => {
-  const kind = (v as { kind?: unknown } | null)?.kind;
-  const shape = typeof kind === 'string' ? faultShapes[kind] : undefined;
-  if (shape === undefined) {
-    errs.push(`${path}.kind: must be one of ${Object.keys(faultShapes).map((k) => JSON.stringify(k)).join(', ')} (got ${show(kind)})`);
-    return v;
-  }
-  return obj(shape)(v, path, errs);
-};
-
-const variant: Check = (v, path, errs) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    errs.push(`${path}: must be a mapping with a name and the fields it changes (got ${show(v)})`);
-    return v;
-  }
-  const { name, ...rest } = v as Record<string, unknown>;
-  if (typeof name !== 'string' || name === '') errs.push(`${path}.name: must be a non-empty string (got ${show(name)})`);
-  // Each override is checked against the same schema, as a partial.
-  for (const [k, val] of Object.entries(rest)) {
-    const field = topShape[k];
-    if (field === undefined || k === 'variants' || k === 'name') {
-      errs.push(`${path}.${k}: a variant may change ${Object.keys(topShape).filter((x) => x !== 'variants' && x !== 'name').join(', ')}`);
-      continue;
-    }
-    partialChecks[k]?.(val, `${path}.${k}`, errs);
-  }
-  return { name, overrides: rest };
-};
-
-const topShape: Shape = {
-  name: [str, undefined],
-  description: [str, ''],
-  durationS: [num({ min: 1 }), 600],
-  drainS: [num({ min: 0 }), 120],
-  seed: [num({ int: true, min: 0 }), 1],
-  sampleEveryS: [num({ min: 0.1 }), 60],
-  fleet: [obj(fleetShape), undefined],
-  broker: [obj(brokerShape), {}],
-  network: [obj(networkShape), {}],
-  radio: [obj(radioShape), {}],
-  downlink: [obj(downlinkShape, { nullable: true }), null],
-  faults: [list(fault), []],
-  report: [obj({ plan: [bool, false], energy: [bool, false], storm: [bool, false] }), {}],
-  variants: [list(variant), []],
-};
-
-const partialChecks: Record<string, Check> = {
-  fleet: obj(fleetShape, { partial: true }),
-  broker: obj(brokerShape, { partial: true }),
-  network: obj(networkShape, { partial: true }),
-  radio: obj(radioShape, { partial: true }),
-  downlink: obj(downlinkShape, { partial: true, nullable: true }),
-  faults: list(fault),
-  durationS: topShape.durationS[0],
-  drainS: topShape.drainS[0],
-  description: str,
-  seed: topShape.seed[0],
-  sampleEveryS: topShape.sampleEveryS[0],
-  report: obj({ plan: [bool, false], energy: [bool, false], storm: [bool, false] }, { partial: true }),
-};
-
 /** Check a parsed document and fill in the defaults; throws ScenarioError listing every problem. */
 export function validateScenario(doc: unknown, source?: string): Scenario {
-  const errs: string[] = [];
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ScenarioError([`the file must hold a mapping (name, fleet, ...), got ${show(doc)}`], source);
-  const out = obj(topShape)(doc, '', errs) as Scenario;
-  if (errs.length === 0) {
-    const f = out.fleet;
-    if (f.reconnect.capMs < f.reconnect.baseMs) errs.push(`fleet.reconnect.capMs: must be >= baseMs (${f.reconnect.baseMs}) (got ${f.reconnect.capMs})`);
-    if (f.session === 'persistent' && f.protocol === 4 && f.expiryS !== null) {
-      // 3.1.1 has no Message Expiry on the wire; Dormouse still drops expired messages from its outbox.
-    }
-    if (f.mode === 'sleepy' && f.awakeWindowS > f.everyS) errs.push(`fleet.awakeWindowS: must not exceed fleet.everyS (${f.everyS}) for a sleepy device (got ${f.awakeWindowS})`);
-  }
+  const validate = compiled();
+  // ajv writes the defaults into a copy; the variants are taken from the document as written: a variant holds only what it changes.
+  const filled = structuredClone(doc) as Record<string, unknown>;
+  if (!validate(filled)) throw new ScenarioError(messages(validate.errors ?? []), source);
+  const { $schema: _schema, ...out } = { ...filled, variants: [] } as unknown as Scenario & { $schema?: string };
+  const variants = ((doc as { variants?: Array<Record<string, unknown>> }).variants ?? []).map(({ name, ...overrides }) => ({ name: name as string, overrides: structuredClone(overrides) }));
+  out.variants = variants;
+  const errs: string[] = [];
+  const f = out.fleet;
+  if (f.reconnect.capMs < f.reconnect.baseMs) errs.push(`fleet.reconnect.capMs: must be >= baseMs (${f.reconnect.baseMs}) (got ${f.reconnect.capMs})`);
+  if (f.mode === 'sleepy' && f.awakeWindowS > f.everyS) errs.push(`fleet.awakeWindowS: must not exceed fleet.everyS (${f.everyS}) for a sleepy device (got ${f.awakeWindowS})`);
   if (errs.length > 0) throw new ScenarioError(errs, source);
   return out;
 }

@@ -21,7 +21,7 @@ import { Drop, GuaranteeTracker, readStamp, writeStamp, type GuaranteeReport } f
 import { addDevice, emptyTotals, energyReport, radioAssumptions, type EnergyReport } from './radio.js';
 import { applyVariant, type FaultSpec, type Scenario } from './scenario.js';
 import { planFor, type PlanResult } from './plan.js';
-import type { DashboardFeed, DeviceDetail, DeviceState, DeviceView, Frame } from './dashboard/types.js';
+import type { ConnectSeconds, DashboardFeed, DeviceDetail, DeviceState, DeviceView, FaultMark, Frame } from './dashboard/types.js';
 
 export interface RunOptions {
   /** Override fleet.devices. */
@@ -82,18 +82,51 @@ export interface VariantResult {
   series: SeriesPoint[];
 }
 
+/** What actually ran, beside what the scenario file says (overrides and caps change it). */
+export interface RunShape {
+  devices: number;
+  /** fleet.devices in the scenario as written. */
+  scenarioDevices: number;
+  durationS: number;
+  scenarioDurationS: number;
+  drainS: number;
+  /** What the devices ran against, in words. */
+  against: string;
+}
+
 export interface SimResult {
   scenario: string;
   description: string;
   mode: 'virtual';
   seed: number;
+  run: RunShape;
   variants: VariantResult[];
   plan: PlanResult | null;
   assumptions: string[];
+  /** No guarantee broken and the run did its work (see failures). */
   ok: boolean;
   violations: string[];
+  /** Why the run could not do its work (e.g. no message was accepted), one line each; empty when it did. */
+  failures: string[];
   wallMs: number;
 }
+
+/** A variant that tested nothing: no device published, or none reached the broker. */
+export function workNotDone(v: VariantResult, durationS: number, fleet: { everyS: number; startSpreadS: number }): string | null {
+  const g = v.guarantees;
+  const published = v.qos === 0 ? g.qos0Sent : g.accepted;
+  if (v.broker.connects === 0) return `${v.name}: no device connected to the broker, so nothing was tested`;
+  if (published === 0) {
+    const hint =
+      durationS < fleet.everyS ? ` (the run, ${durationS} s, is shorter than the devices' period, fleet.everyS ${fleet.everyS} s)`
+      : durationS < fleet.startSpreadS ? ` (the run, ${durationS} s, is shorter than the devices' start spread, fleet.startSpreadS ${fleet.startSpreadS} s)`
+      : '';
+    return `${v.name}: no message was accepted: no device published a reading${hint}, so nothing was tested`;
+  }
+  return null;
+}
+
+export const VIRTUAL_AGAINST = 'the Dormouse core against a broker model (sim/broker-model.ts) on a virtual clock: no sockets, no real broker';
 
 const DEVICE_ASLEEP = 0;
 const DEVICE_AWAKE = 1;
@@ -113,6 +146,7 @@ export async function runVirtual(base: Scenario, opts: RunOptions = {}): Promise
   }
   const violations: string[] = [];
   for (const r of results) for (const x of r.guarantees.violations) violations.push(`${r.name}: ${x}`);
+  const failures = results.map((r) => workNotDone(r, sc.durationS, sc.fleet)).filter((x): x is string => x !== null);
   const assumptions: string[] = [];
   if (sc.report.energy) assumptions.push(...radioAssumptions(sc.radio, sc.network.bitrateBps));
   assumptions.push('device snapshot stores survive power loss (flash/NVS); the broker keeps persistent sessions across restarts unless a fault says otherwise');
@@ -121,13 +155,53 @@ export async function runVirtual(base: Scenario, opts: RunOptions = {}): Promise
     description: sc.description,
     mode: 'virtual',
     seed: sc.seed,
+    run: virtualRunShape(base, opts),
     variants: results,
     plan: sc.report.plan ? planFor(sc) : null,
     assumptions,
-    ok: violations.length === 0,
+    ok: violations.length === 0 && failures.length === 0,
     violations,
+    failures,
     wallMs: performance.now() - t0,
   };
+}
+
+/** What a virtual run of this scenario with these options runs. */
+export function virtualRunShape(base: Scenario, opts: RunOptions): RunShape {
+  const sc = withRunOptions(base, opts);
+  return { devices: sc.fleet.devices, scenarioDevices: base.fleet.devices, durationS: sc.durationS, scenarioDurationS: base.durationS, drainS: sc.drainS, against: VIRTUAL_AGAINST };
+}
+
+/** The faults' windows in sim time, for the dashboard's charts. */
+export function faultMarks(faults: readonly FaultSpec[]): FaultMark[] {
+  return faults.map((f): FaultMark => {
+    switch (f.kind) {
+      case 'outage':
+        return {
+          kind: f.kind,
+          label: `outage: ${Math.round(f.share * 100)} % of devices cut off (${f.mode}) for ${round1(f.durationS)} s each${f.staggerS > 0 ? `, going over ${round1(f.staggerS)} s` : ''}`,
+          fromMs: f.atS * 1000,
+          toMs: (f.atS + f.staggerS + f.durationS) * 1000,
+        };
+      case 'broker-restart':
+        return { kind: f.kind, label: `broker restart: down ${round1(f.downForS)} s${f.keepSessions ? '' : ', sessions lost'}`, fromMs: f.atS * 1000, toMs: (f.atS + f.downForS) * 1000 };
+      case 'power-outage':
+        return { kind: f.kind, label: `power outage: ${round1(f.durationS)} s, the broker back ${round1(f.brokerBootS)} s after the power`, fromMs: f.atS * 1000, toMs: (f.atS + f.durationS + f.brokerBootS) * 1000 };
+    }
+  });
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * The per-second counts a frame carries: the whole seconds completed since the
+ * last frame (all that is left when the run is over). `sent` is how far the
+ * previous frames went; returns the counts and the new mark.
+ */
+export function connectSecondsSince(perSecond: readonly number[], sent: number, nowMs: number, over: boolean): [ConnectSeconds, number] {
+  const upTo = over ? perSecond.length : Math.min(perSecond.length, Math.floor(nowMs / 1000));
+  const to = Math.max(sent, upTo);
+  return [{ fromS: sent, counts: perSecond.slice(sent, to) }, to];
 }
 
 function withRunOptions(sc: Scenario, o: RunOptions): Scenario {
@@ -219,6 +293,10 @@ class Engine {
   queuedPeak = 0;
   queuedPeakAt = 0;
   setupBytes = 0;
+  /** Seconds of host.connectsPerSecond already sent to the dashboard. */
+  connectSecondsSent = 0;
+  wall0 = 0;
+  readonly marks: FaultMark[];
   readonly endMs: number;
   readonly fleetEndMs: number;
   readonly s: Scenario;
@@ -248,6 +326,7 @@ class Engine {
     this.seqOffset = new Int32Array(f.devices);
     this.payload = new Uint8Array(f.payloadBytes);
     this.downPayload = new Uint8Array(Math.max(8, s.downlink?.payloadBytes ?? 8));
+    this.marks = faultMarks(s.faults);
     this.endMs = s.durationS * 1000;
     this.fleetEndMs = this.endMs + s.drainS * 1000;
     const persistent = f.session === 'persistent';
@@ -495,6 +574,7 @@ class Engine {
 
   async run(): Promise<VariantResult> {
     const wall0 = performance.now();
+    this.wall0 = wall0;
     this.build();
     const feed = this.opts.feed ?? null;
     feed?.setDetailProvider((id) => this.detail(id));
@@ -561,6 +641,8 @@ class Engine {
       connectsPerSecond: sec >= 0 ? (this.host.connectsPerSecond[sec] ?? 0) : 0,
     });
     void s;
+    // The dashboard's charts get a point at every sample too, so a fast run is still drawn in full.
+    this.opts.feed?.frame(this.frame(performance.now() - this.wall0, null));
   }
 
   /** Broker bytes per queued message: payload + the overhead O of the plan. */
@@ -589,6 +671,8 @@ class Engine {
     }
     const sec = Math.floor(this.clock.now / 1000) - 1;
     const t = this.tracker;
+    let connectSeconds: ConnectSeconds;
+    [connectSeconds, this.connectSecondsSent] = connectSecondsSince(this.host.connectsPerSecond, this.connectSecondsSent, this.clock.now, g !== null);
     return {
       scenario: this.name,
       simTimeMs: this.clock.now,
@@ -601,7 +685,9 @@ class Engine {
         connects: this.model.stats.connects,
         connectsPerSecond: sec >= 0 ? (this.host.connectsPerSecond[sec] ?? 0) : 0,
         memoryEstimateBytes: Math.round(this.model.stats.queued * this.messageCost()),
+        connectSeconds,
       },
+      marks: this.marks,
       counters: {
         accepted: t.accepted,
         acked: t.acked,

@@ -14,6 +14,7 @@
 
   let frame = null;
   let points = [];
+  let connects = { widthS: 1, peaks: [] };
   let framesSeen = 0;
   let renderQueued = false;
 
@@ -53,6 +54,7 @@
       else if (!last || p.seq > last.seq) points.push(p);
     }
     if (points.length > HISTORY_POINTS) points.splice(0, points.length - HISTORY_POINTS);
+    if (msg.connects) connects = msg.connects;
     frame = msg.frame;
     if (!renderQueued) {
       renderQueued = true;
@@ -302,30 +304,51 @@
 
   // ------------------------------------------------------------ charts
 
+  // All three charts share the x axis: sim time from the first point kept to
+  // the latest, so a page opened after the run shows the run from its start.
   function renderCharts() {
     const last = points[points.length - 1];
     if (!last) return;
+    const x0 = points[0].simTimeMs;
+    const x1 = Math.max(last.simTimeMs, x0 + 1000);
     const xs = points.map((p) => p.simTimeMs);
-    const span = xs.length > 1 ? ` over the last ${formatSimTime(xs[xs.length - 1] - xs[0])} of sim time` : '';
+    const marks = frame.marks || [];
+    const span = ` over ${formatSimTime(x1 - x0)} of sim time`;
 
-    lineChart($('chart-queue'), xs, [{ key: 'queue', values: points.map((p) => p.queued), area: true }]);
+    lineChart($('chart-queue'), { x0, x1, marks, yTitle: 'messages queued at the broker', series: [
+      { key: 'queue', label: 'queued', xs, values: points.map((p) => p.queued), area: true },
+    ] });
     const peakQueue = Math.max(...points.map((p) => p.queued));
     nowText($('queue-now'), [['queue', 'Queued now', n(last.queued)]], `peak ${n(peakQueue)}${span}`);
 
-    lineChart($('chart-delivery'), xs, [
-      { key: 'delivered', values: points.map((p) => p.delivered) },
-      { key: 'acked', values: points.map((p) => p.acked) },
-      { key: 'lost', values: points.map((p) => p.lost) },
-    ]);
+    // Delivered and acked run close together: the wide solid line is drawn first, the dashed and dotted ones on top.
+    lineChart($('chart-delivery'), { x0, x1, marks, yTitle: 'messages (running total)', legend: true, series: [
+      { key: 'delivered', label: 'delivered', xs, values: points.map((p) => p.delivered) },
+      { key: 'acked', label: 'acked', xs, values: points.map((p) => p.acked) },
+      { key: 'lost', label: 'lost', xs, values: points.map((p) => p.lost) },
+    ] });
     nowText($('delivery-now'), [
       ['delivered', 'Delivered by the broker', n(last.delivered)],
       ['acked', 'Publishes acked', n(last.acked)],
       ['lost', 'Lost', n(last.lost)],
     ], '');
 
-    lineChart($('chart-connects'), xs, [{ key: 'connects', values: points.map((p) => p.connectsPerSecond), area: true }]);
-    const peakRate = Math.max(...points.map((p) => p.connectsPerSecond));
-    nowText($('connects-now'), [['connects', 'Connects per second now', n(round1(last.connectsPerSecond))]], `peak ${n(round1(peakRate))}/s${span}`);
+    // One step per bucket of whole seconds: the most CONNECTs in one second within it.
+    const cx = [];
+    const cv = [];
+    const width = connects.widthS * 1000;
+    connects.peaks.forEach((v, i) => {
+      cx.push(i * width, Math.min((i + 1) * width, x1));
+      cv.push(v, v);
+    });
+    lineChart($('chart-connects'), { x0, x1, marks, yTitle: 'CONNECTs per second', series: [
+      { key: 'connects', label: 'CONNECT/s', xs: cx, values: cv, area: true },
+    ] });
+    const peakRate = connects.peaks.reduce((m, v) => (v > m ? v : m), 0);
+    const peakAt = connects.peaks.indexOf(peakRate) * connects.widthS;
+    nowText($('connects-now'), [['connects', 'Connects per second now', n(round1(last.connectsPerSecond))]],
+      `peak ${n(round1(peakRate))}/s at ${formatSimTime(peakAt * 1000)} (the busiest whole second${span})`);
+    $('connects-now').dataset.peak = String(peakRate);
   }
 
   function nowText(p, items, tail) {
@@ -334,7 +357,7 @@
       const span = document.createElement('span');
       span.className = 'item';
       const swatch = document.createElement('span');
-      swatch.className = `key bg-${key}`;
+      swatch.className = `key key-${key}`;
       swatch.setAttribute('aria-hidden', 'true');
       const b = document.createElement('b');
       b.textContent = value;
@@ -349,36 +372,89 @@
     }
   }
 
-  function lineChart(svg, xs, series) {
-    const width = 480, height = 170, left = 44, right = 12, top = 10, bottom = 24;
+  const MARK_NAMES = { outage: 'outage', 'broker-restart': 'broker down', 'power-outage': 'power outage' };
+
+  function lineChart(svg, { x0, x1, series, yTitle, marks, legend }) {
+    const width = 480, height = 196, left = 46, right = 12, top = 26, bottom = 36;
     const plotW = width - left - right, plotH = height - top - bottom;
     let max = 0;
     for (const s of series) for (const v of s.values) if (v > max) max = v;
     const yMax = niceCeil(max);
-    const x0 = xs[0], x1 = xs[xs.length - 1];
-    const sx = (x) => left + (x1 === x0 ? plotW : ((x - x0) / (x1 - x0)) * plotW);
+    const sx = (x) => left + ((Math.min(Math.max(x, x0), x1) - x0) / (x1 - x0)) * plotW;
     const sy = (v) => top + plotH - (v / yMax) * plotH;
 
     svg.replaceChildren();
-    for (let k = 0; k <= 2; k++) {
-      const v = (yMax * k) / 2;
+    // Fault windows first, under everything else.
+    for (const m of marks) {
+      if (m.toMs < x0 || m.fromMs > x1) continue;
+      const a = sx(m.fromMs), b = Math.max(sx(m.toMs), a + 2);
+      const g = el('g', { class: `mark mark-${m.kind}`, 'data-kind': m.kind });
+      const title = el('title');
+      title.textContent = `${m.label}: ${formatSimTime(m.fromMs)} to ${formatSimTime(m.toMs)}`;
+      g.appendChild(title);
+      g.appendChild(el('rect', { x: a.toFixed(1), y: top, width: (b - a).toFixed(1), height: plotH }));
+      if (b - a > 44) g.appendChild(text(MARK_NAMES[m.kind] || m.kind, { class: 'mark-label', x: (a + 4).toFixed(1), y: top + 11 }));
+      svg.appendChild(g);
+    }
+    for (let k = 0; k <= 4; k++) {
+      const v = (yMax * k) / 4;
       const y = sy(v);
       svg.appendChild(el('line', { class: k === 0 ? 'axis' : 'gridline', x1: left, y1: y, x2: width - right, y2: y }));
-      svg.appendChild(text(compact(v), { class: 'tick', x: left - 6, y: y + 3.5, 'text-anchor': 'end' }));
+      if (k % 2 === 0) svg.appendChild(text(compact(v), { class: 'tick ytick', x: left - 6, y: y + 3.5, 'text-anchor': 'end' }));
     }
-    svg.appendChild(text(formatSimTime(x0), { class: 'tick', x: left, y: height - 6 }));
-    svg.appendChild(text(formatSimTime(x1), { class: 'tick', x: width - right, y: height - 6, 'text-anchor': 'end' }));
+    svg.appendChild(text(yTitle, { class: 'axis-title y-title', x: 2, y: 12 }));
+
+    const unit = timeUnit(x1 - x0);
+    const step = niceStep((x1 - x0) / unit.ms / 5) * unit.ms;
+    for (let t = Math.ceil(x0 / step) * step; t <= x1 + 1e-6; t += step) {
+      const x = sx(t);
+      svg.appendChild(el('line', { class: 'xtick-line', x1: x, y1: top + plotH, x2: x, y2: top + plotH + 4 }));
+      svg.appendChild(text(trimNumber(t / unit.ms), { class: 'tick xtick', x, y: top + plotH + 15, 'text-anchor': 'middle' }));
+    }
+    svg.appendChild(text(`sim time (${unit.name})`, { class: 'axis-title x-title', x: left + plotW / 2, y: height - 4, 'text-anchor': 'middle' }));
 
     for (const s of series) {
       let d = '';
-      for (let i = 0; i < s.values.length; i++) d += `${i === 0 ? 'M' : 'L'}${sx(xs[i]).toFixed(1)},${sy(s.values[i]).toFixed(1)}`;
-      if (s.values.length === 1) d += `L${(left).toFixed(1)},${sy(s.values[0]).toFixed(1)}`;
+      for (let i = 0; i < s.values.length; i++) d += `${i === 0 ? 'M' : 'L'}${sx(s.xs[i]).toFixed(1)},${sy(s.values[i]).toFixed(1)}`;
+      if (s.values.length === 1) d += `L${sx(x1).toFixed(1)},${sy(s.values[0]).toFixed(1)}`;
+      if (d === '') continue;
       if (s.area) {
         const base = sy(0).toFixed(1);
-        svg.appendChild(el('path', { class: `area fill-${s.key}`, d: `${d}L${sx(x1).toFixed(1)},${base}L${sx(x0).toFixed(1)},${base}Z` }));
+        svg.appendChild(el('path', { class: `area fill-${s.key}`, d: `${d}L${sx(s.xs[s.xs.length - 1]).toFixed(1)},${base}L${sx(s.xs[0]).toFixed(1)},${base}Z` }));
       }
       svg.appendChild(el('path', { class: `series c-${s.key}`, 'data-series': s.key, d }));
     }
+
+    if (legend) {
+      const g = el('g', { class: 'legend' });
+      let x = width - right;
+      for (const s of series.slice().reverse()) {
+        const label = text(s.label, { class: 'legend-label', x, y: 12, 'text-anchor': 'end' });
+        g.appendChild(label);
+        x -= s.label.length * 6 + 6;
+        g.appendChild(el('line', { class: `series c-${s.key}`, 'data-legend': s.key, x1: x - 20, y1: 8, x2: x, y2: 8 }));
+        x -= 32;
+      }
+      svg.appendChild(g);
+    }
+  }
+
+  /** The unit for a time axis of this span: seconds up to 3 min, minutes up to 3 h, then hours. */
+  function timeUnit(spanMs) {
+    if (spanMs <= 180_000) return { name: 's', ms: 1000 };
+    if (spanMs <= 3 * 3_600_000) return { name: 'min', ms: 60_000 };
+    return { name: 'h', ms: 3_600_000 };
+  }
+
+  function niceStep(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  function trimNumber(v) {
+    return String(Math.round(v * 100) / 100);
   }
 
   // ------------------------------------------------------------ helpers

@@ -3,10 +3,19 @@
 // It knows nothing of the simulator: whatever drives it calls feed.frame()
 // and lends a detail provider (sim/dashboard/types.ts).
 //
+// The server keeps the run's chart history from its first frame, so a page
+// opened late, or after the run ended, shows the whole run: one point per
+// frame, thinned to every other point when there are more than historyPoints
+// (the first and the latest always kept), and the connection rate as the most
+// CONNECTs in one whole second of sim time per bucket, buckets doubling in
+// width when there are more than 2 × historyPoints (so its peak stays the
+// run's peak, the number the CLI prints).
+//
 // Bounds: at most maxBrowsers event streams; at most one frame per
 // pushIntervalMs to each browser (intermediate frames are dropped, the latest
-// is kept); at most historyPoints chart points; a browser whose socket is
-// backed up is skipped until it drains; device ids are capped in length.
+// is kept); at most historyPoints chart points and 2 × historyPoints
+// connection-rate buckets; a browser whose socket is backed up is skipped
+// until it drains; device ids are capped in length.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,9 +36,9 @@ export interface DashboardOptions {
   port?: number;
   /** Event streams open at once; one more is refused with 503. Default 16. */
   maxBrowsers?: number;
-  /** Chart points kept (and sent to a browser that connects). Default 600. */
+  /** Chart points kept over the whole run (and sent to a browser that connects). Default 600. */
   historyPoints?: number;
-  /** Least time between two frames to one browser, and between two chart points. Default 250 ms. */
+  /** Least time between two frames to one browser. Default 250 ms. */
   pushIntervalMs?: number;
 }
 
@@ -42,15 +51,28 @@ export interface DashboardHandle {
   close(): Promise<void>;
 }
 
-/** One point of the charts: a frame's numbers, at most one per pushIntervalMs of wall time. */
+/** One point of the charts: a frame's numbers. */
 export interface ChartPoint {
   seq: number;
+  /** The frame's number in the run (0 for its first). */
+  n: number;
   simTimeMs: number;
   queued: number;
   delivered: number;
   acked: number;
   lost: number;
+  /** CONNECTs in the last whole second before this frame. */
   connectsPerSecond: number;
+}
+
+/**
+ * The connection rate over the run: bucket i covers the seconds of sim time
+ * [i × widthS, (i + 1) × widthS) and holds the most CONNECTs the broker took
+ * in one whole second among them. Its maximum is the run's peak CONNECT/s.
+ */
+export interface ConnectHistory {
+  widthS: number;
+  peaks: number[];
 }
 
 /** What one server-sent "frame" event carries. */
@@ -58,8 +80,10 @@ export interface FrameMessage {
   frame: Frame;
   /** Chart points the browser has not seen yet; the first may replace its last one (same seq). */
   points: ChartPoint[];
-  /** True when the browser must drop its chart history first (a new scenario, or time went back). */
+  /** True when the browser must drop its chart history first (a new scenario, time went back, or the history was thinned). */
   reset: boolean;
+  /** The whole connection-rate history. */
+  connects: ConnectHistory;
 }
 
 interface Browser {
@@ -76,28 +100,53 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
   const page = loadPage();
 
   // The feed only stores a reference and updates the chart history: O(1) per
-  // frame, so a simulator may call it far more often than browsers are served.
-  // Serialising happens at push time, once per frame that is actually sent.
+  // frame (amortised over the thinning), so a simulator may call it far more
+  // often than browsers are served. Serialising happens at push time, once per
+  // frame that is actually sent.
   let latest: Frame | null = null;
   let frameSeq = 0;
   let serialized = { seq: -1, json: '' };
-  const history: ChartPoint[] = [];
+  let history: ChartPoint[] = [];
   let pointSeq = 0;
-  let pointStartWallMs = -Infinity;
+  let frameNo = 0;
+  let stride = 1;
   let historyEpoch = 0;
+  let connects: ConnectHistory = { widthS: 1, peaks: [] };
+  const maxBuckets = historyPoints * 2;
   let provider: ((id: string) => DeviceDetail | null) | null = null;
+
+  /** Record `count` CONNECTs in second `second` of sim time. */
+  function connectsIn(second: number, count: number): void {
+    if (second < 0) return;
+    let i = Math.floor(second / connects.widthS);
+    while (i >= maxBuckets) {
+      const merged: number[] = [];
+      for (let k = 0; k < connects.peaks.length; k += 2) merged.push(Math.max(connects.peaks[k]!, connects.peaks[k + 1] ?? 0));
+      connects = { widthS: connects.widthS * 2, peaks: merged };
+      i = Math.floor(second / connects.widthS);
+    }
+    while (connects.peaks.length <= i) connects.peaks.push(0);
+    if (count > connects.peaks[i]!) connects.peaks[i] = count;
+  }
 
   const feed: DashboardFeed = {
     frame(f: Frame): void {
       if (latest && (f.scenario !== latest.scenario || f.simTimeMs < latest.simTimeMs)) {
-        history.length = 0;
+        history = [];
+        connects = { widthS: 1, peaks: [] };
+        frameNo = 0;
+        stride = 1;
         historyEpoch++;
-        pointStartWallMs = -Infinity;
       }
       latest = f;
       frameSeq++;
+      // The latest frame is always the last point; it replaces a last point that is not on the stride.
+      const n = frameNo++;
+      const tail = history[history.length - 1];
+      const replace = tail !== undefined && tail.n % stride !== 0;
       const point: ChartPoint = {
-        seq: pointSeq,
+        seq: replace ? tail.seq : ++pointSeq,
+        n,
         simTimeMs: f.simTimeMs,
         queued: f.broker.queued,
         delivered: f.broker.delivered,
@@ -105,15 +154,17 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
         lost: f.counters.lost,
         connectsPerSecond: f.broker.connectsPerSecond,
       };
-      if (history.length > 0 && f.wallTimeMs - pointStartWallMs < pushIntervalMs) {
-        point.seq = pointSeq; // still inside this point's interval: the latest frame wins
-        history[history.length - 1] = point;
-      } else {
-        point.seq = ++pointSeq;
-        pointStartWallMs = f.wallTimeMs;
-        history.push(point);
-        if (history.length > historyPoints) history.splice(0, history.length - historyPoints);
+      if (replace) history[history.length - 1] = point;
+      else history.push(point);
+      if (history.length > historyPoints) {
+        // Half the resolution, the whole run still covered evenly; browsers get it anew.
+        stride *= 2;
+        history = history.filter((p) => p.n % stride === 0 || p === point);
+        historyEpoch++;
       }
+      const cs = f.broker.connectSeconds;
+      if (cs) for (let k = 0; k < cs.counts.length; k++) connectsIn(cs.fromS + k, cs.counts[k]!);
+      else connectsIn(Math.floor(f.simTimeMs / 1000) - 1, f.broker.connectsPerSecond);
     },
     setDetailProvider(p: (id: string) => DeviceDetail | null): void {
       provider = p;
@@ -137,7 +188,7 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
     if (b.res.writableLength > MAX_BACKLOG_BYTES) return; // slow browser: it gets a later frame
     const reset = b.historyEpoch !== historyEpoch;
     const points = reset ? history : history.filter((p) => p.seq >= b.pointSeq);
-    const data = `{"frame":${frameJson()},"points":${JSON.stringify(points)},"reset":${reset}}`;
+    const data = `{"frame":${frameJson()},"points":${JSON.stringify(points)},"reset":${reset},"connects":${JSON.stringify(connects)}}`;
     b.res.write(`event: frame\ndata: ${data}\n\n`);
     b.frameSeq = frameSeq;
     b.historyEpoch = historyEpoch;
