@@ -39,7 +39,8 @@ export interface ConnectOptions extends TransportOptions {
   /** Dormouse: any SnapshotStore instead of a file. */
   store?: SnapshotStore;
   capacities?: Partial<Capacities>;
-  outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest';
+  /** 'conflate': per topic only the newest unsent message is kept; each one it replaces is a 'drop' (reason Superseded). */
+  outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest' | 'conflate';
   sessionLostPolicy?: 'republish' | 'discard';
   earlyPublish?: boolean;
   /** See the core's ClientOptions.guardReplayAfterPubrel (a mosquitto 2.0 workaround). */
@@ -132,6 +133,7 @@ export function dropReasonText(reason: DropReason): string {
     case DropReason.Expired: return 'message expired before it could be sent';
     case DropReason.RefusedByServer: return 'refused by the server';
     case DropReason.SessionLostDiscarded: return 'the broker lost the session (discard policy)';
+    case DropReason.Superseded: return 'superseded by a newer message on the same topic (conflate policy)';
     default: return `reason ${reason}`;
   }
 }
@@ -190,7 +192,9 @@ class PendingAck implements Accepted {
  * A connected (or connecting) client. Events, as MQTT.js where it has them:
  * 'connect' (connack: {sessionPresent}), 'message' (topic, payload, packet),
  * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
- * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade'.
+ * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade', and 'takeover'
+ * ({reasonCode, retryInMs}: another client with this id took the session over;
+ * also reported as an 'error' with code 'SESSION_TAKEN_OVER').
  */
 export class NodeClient extends EventEmitter {
   readonly core: DormouseClient;
@@ -249,7 +253,10 @@ export class NodeClient extends EventEmitter {
       receiveBufferSize: options.receiveBufferSize,
       sendBufferSize: options.sendBufferSize,
       outboxPolicy:
-        options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest : OutboxPolicy.Reject,
+        options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest
+        : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest
+        : options.outboxPolicy === 'conflate' ? OutboxPolicy.Conflate
+        : OutboxPolicy.Reject,
       sessionLostPolicy: options.sessionLostPolicy === 'discard' ? SessionLostPolicy.Discard : SessionLostPolicy.Republish,
       earlyPublish: options.earlyPublish,
       guardReplayAfterPubrel: options.guardReplayAfterPubrel,
@@ -612,6 +619,15 @@ export class NodeClient extends EventEmitter {
       case ClientEvent.ProtocolError:
         this.#error(Object.assign(new Error(`protocol error from the server: ${String(detail)}`), { code: a }));
         break;
+      case ClientEvent.TakenOver: {
+        const why = a === 0x8e ? 'the broker says the session was taken over (0x8E)' : 'the broker closed the connection right after CONNACK several times in a row';
+        this.emit('takeover', { reasonCode: a, retryInMs: b });
+        this.#error(Object.assign(
+          new Error(`session taken over: ${why}; another client uses client id ${JSON.stringify(this.core.clientId)}. Next attempt in ${Math.round(b / 1000)} s`),
+          { code: 'SESSION_TAKEN_OVER', reasonCode: a },
+        ));
+        break;
+      }
       case ClientEvent.KeepaliveTimeout:
         this.#error(new Error('keepalive timeout: no PINGRESP, the connection was half-open'));
         break;
@@ -752,6 +768,8 @@ const METRIC_NAMES: Record<string, Metric> = {
   snapshotWrites: Metric.SnapshotWrites,
   heldBack: Metric.HeldBack,
   brokerReplays: Metric.BrokerReplays,
+  droppedSuperseded: Metric.DroppedSuperseded,
+  takeovers: Metric.Takeovers,
 };
 
 const REFUSED_311 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];
