@@ -72,6 +72,12 @@ export interface ConnectOptions extends TransportOptions {
    * its session durable first) and read from ('receive') the transport. The CLI's -d decodes them.
    */
   trace?: (direction: 'send' | 'receive', bytes: Uint8Array) => void;
+  /**
+   * Dormouse: emit 'tlsSession' (Node's DER session; null when one offered in
+   * `tlsSession` is dropped after a failed connect) so it can be kept and offered
+   * next time in `tlsSession`. Implied by tlsSession and tlsSessionIdOnly.
+   */
+  wantTlsSession?: boolean;
 }
 
 /** One step of an enhanced authentication exchange, as the `authenticate` handler sees it. */
@@ -192,7 +198,8 @@ class PendingAck implements Accepted {
  * A connected (or connecting) client. Events, as MQTT.js where it has them:
  * 'connect' (connack: {sessionPresent}), 'message' (topic, payload, packet),
  * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
- * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade', and 'takeover'
+ * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade', 'tlsSession' (see
+ * ConnectOptions.wantTlsSession), and 'takeover'
  * ({reasonCode, retryInMs}: another client with this id took the session over;
  * also reported as an 'error' with code 'SESSION_TAKEN_OVER').
  */
@@ -226,6 +233,10 @@ export class NodeClient extends EventEmitter {
   #attempt = 0;
   /** The re-authentication waiting for the server's AUTH 0x00, if any. */
   #reauth: Waiter | null = null;
+  /** The current transport has opened. */
+  #opened = false;
+  /** TLS: the last connection resumed an earlier session (abbreviated handshake). */
+  tlsResumed = false;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -269,6 +280,10 @@ export class NodeClient extends EventEmitter {
     this.#authMethod = coreOptions.authentication?.method ?? options.properties?.authenticationMethod ?? '';
     // With a trace, the hooks that wrap send; without, the plain ones: nothing added per send.
     const hooks = (this.#link = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this));
+    // Sessions are asked of the TLS layer only by a client that offers or wants them.
+    if (options.tlsSession !== undefined || options.tlsSessionIdOnly || options.wantTlsSession) {
+      (hooks as TransportHandlers).onTlsSession = NodeClient.#onTlsSession;
+    }
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
     if (this.core.restore(now) === RestoreStatus.Restored) {
@@ -480,6 +495,8 @@ export class NodeClient extends EventEmitter {
     onOpen(t: Transport): void {
       const c = this.client;
       if (c.#transport !== t) return;
+      c.tlsResumed = t.tlsResumed === true;
+      c.#opened = true;
       c.core.transportOpened(c.#now());
       c.#schedule();
     }
@@ -501,12 +518,25 @@ export class NodeClient extends EventEmitter {
       const c = this.client;
       if (c.#transport !== t) return;
       c.#transport = null;
+      // A connection that failed before it opened, while a TLS session was
+      // offered: the session may be the cause, so it is not offered again.
+      if (err && !c.#opened && c.#transportOptions.tlsSession !== undefined) c.#forgetTlsSession();
+      c.#opened = false;
       if (err && !c.#ended) c.#error(err);
       c.core.transportClosed(c.#now());
       c.#schedule();
       if (c.#ended) c.#finishEnd();
     }
   };
+
+  /** Link.onTlsSession, kept off the prototype of clients that never use TLS sessions (see #Link's users). */
+  static #onTlsSession(this: { client: NodeClient }, session: Uint8Array, t: Transport): void {
+    const c = this.client;
+    if (c.#transport !== t) return;
+    // Reconnects offer the newest session.
+    c.#transportOptions = { ...c.#transportOptions, tlsSession: session };
+    c.emit('tlsSession', session);
+  }
 
   /** #Link for a client with a trace: every chunk written goes past it first. */
   static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
@@ -516,6 +546,12 @@ export class NodeClient extends EventEmitter {
       c.#transport?.write(bytes);
     }
   };
+
+  #forgetTlsSession(): void {
+    const { tlsSession: _drop, ...rest } = this.#transportOptions;
+    this.#transportOptions = rest;
+    this.emit('tlsSession', null);
+  }
 
   #closeTransport(): void {
     const t = this.#transport;
