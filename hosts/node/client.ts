@@ -523,7 +523,7 @@ export class NodeClient extends EventEmitter {
       if (err && !c.#opened && c.#transportOptions.tlsSession !== undefined) c.#forgetTlsSession();
       c.#opened = false;
       if (err && !c.#ended) c.#error(err);
-      c.core.transportClosed(c.#now());
+      c.core.transportClosed(c.#now(), err !== undefined);
       c.#schedule();
       if (c.#ended) c.#finishEnd();
     }

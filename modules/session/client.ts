@@ -437,8 +437,11 @@ export class DormouseClient {
     this.#flush();
   }
 
-  /** The transport closed or failed to open. */
-  transportClosed(now: number): void {
+  /**
+   * The transport closed or failed to open. `failed`: it ended in an error (a
+   * reset, a timeout) rather than the peer's orderly close.
+   */
+  transportClosed(now: number, failed = false): void {
     this.#callNow = now;
     if (this.state < ConnState.Opening) return;
     if (this.state === ConnState.Connecting && this.version === ProtocolVersion.V5 && (this.#flags & Flag.ClosedBeforeConnack) === 0) {
@@ -448,9 +451,10 @@ export class DormouseClient {
       this.#flags |= Flag.ClosedBeforeConnack;
       this.#hooks.event(ClientEvent.ClosedBeforeConnack, this.version, 0);
     }
-    // A close while connected is the server's doing (or the network's); right
-    // after CONNACK, repeatedly, it is how a 3.1.1 broker shows a takeover.
-    this.#lost(now, false, this.state === ConnState.Connected ? LossKind.ServerClosed : LossKind.Failed);
+    // An orderly close while connected is the server's doing; right after
+    // CONNACK, repeatedly, it is how a 3.1.1 broker shows a takeover (mosquitto
+    // closes the older connection cleanly). Resets are the network's: not kicks.
+    this.#lost(now, false, this.state === ConnState.Connected && !failed ? LossKind.ServerClosed : LossKind.Failed);
   }
 
   /** Bytes from the transport. */

@@ -104,3 +104,17 @@ describe('session takeover', () => {
     expect(got).toEqual([30_000, 119_940, 120_000, 239_880, 120_000]);
   });
 });
+
+it('resets right after CONNACK (transportClosed with failed = true) are the network, not kicks', () => {
+  const r = rig({ clean: true, reconnect: { baseMs: 1000, capMs: 8000 } });
+  r.client.start(0);
+  let now = 0;
+  for (let k = 0; k < 5; k++) {
+    connectAt(r, now, CONNACK);
+    now += 50;
+    r.client.transportClosed(now, true);
+    now = r.client.nextDeadline();
+  }
+  expect(r.kinds(ClientEvent.TakenOver)).toEqual([]);
+  expect(r.client.reconnectPolicy.kicks).toBe(0);
+});
