@@ -22,7 +22,7 @@ import { constants } from 'node:crypto';
 import { connect, type ConnectOptions } from '../hosts/node/client.js';
 import { fromNodeSession, toNodeSession } from '../hosts/node/tls-session.js';
 import { TlsSessionRecord } from '../modules/wake/tls-session-record.js';
-import { DEFAULT_WAKE_MODEL, batteryLifeDays, describeModel, wakeEnergy, type TlsMode, type WakeTraffic } from '../modules/wake/energy.js';
+import { DEFAULT_WAKE_MODEL, TLS12_HANDSHAKE, batteryLifeDays, describeModel, wakeEnergy, type TlsMode, type WakeTraffic } from '../modules/wake/energy.js';
 import { freePort, startMosquitto } from '../sim/brokers.js';
 import { MemorySnapshotStore } from '../sim/memory-store.js';
 import { makeTestPki } from '../test/support/certs.js';
@@ -195,6 +195,15 @@ for (const mode of ['none', 'full', 'resumed'] as const) {
   }
   const e0 = wakeEnergy(m, t, null);
   row(`${n}.radio-on-ms.link-only`, e0.radioOnMs, 'ms radio on after the join (TCP, TLS, MQTT only)');
+}
+// The constants the simulator uses (modules/wake/energy.ts TLS12_HANDSHAKE) against this run.
+for (const mode of ['full', 'resumed'] as const) {
+  const t = traffic[mode]!;
+  const p = traffic.none!;
+  const k = TLS12_HANDSHAKE[mode];
+  row(`tls.${mode}.extra-bytes-up`, t.bytesUp - p.bytesUp, `B TLS adds device to broker (simulator's constant: ${k.bytesUp})`);
+  row(`tls.${mode}.extra-bytes-down`, t.bytesDown - p.bytesDown, `B TLS adds broker to device (simulator's constant: ${k.bytesDown})`);
+  row(`tls.${mode}.extra-round-trips`, t.roundTrips - p.roundTrips, `round trips TLS adds (simulator's constant: ${k.roundTrips})`);
 }
 row('tls.handshake-ms.full', median(hsFull), 'ms TLS 1.2 handshake on loopback (median; Node/OpenSSL, not a device)');
 row('tls.handshake-ms.resumed', median(hsResumed), 'ms TLS 1.2 resumed handshake on loopback (median)');

@@ -62,6 +62,19 @@ export const DEFAULT_WAKE_MODEL: Readonly<WakeModel> = Object.freeze({
 
 export type TlsMode = 'none' | 'full' | 'resumed';
 
+/**
+ * What TLS 1.2 adds to one connection beyond its MQTT bytes (handshake, record
+ * headers and MACs, close_notify), measured by bench/wake.ts against Debian's
+ * mosquitto 2.0.11 with a P-256 certificate and Node 20's OpenSSL as the
+ * client (a device's ClientHello is shorter: its cipher list is): the wake
+ * with TLS minus the same wake in plain TCP. Data flights each way and the
+ * round trips the client waits for. The simulator adds these per connection.
+ */
+export const TLS12_HANDSHAKE: Readonly<Record<'full' | 'resumed', Readonly<{ bytesUp: number; bytesDown: number; flightsUp: number; flightsDown: number; roundTrips: number }>>> = Object.freeze({
+  full: Object.freeze({ bytesUp: 440, bytesDown: 1254, flightsUp: 2, flightsDown: 3, roundTrips: 2 }),
+  resumed: Object.freeze({ bytesUp: 430, bytesDown: 230, flightsUp: 1, flightsDown: 2, roundTrips: 1 }),
+});
+
 /** What crossed the air in one wake (measured by the bench or counted by the simulator). */
 export interface WakeTraffic {
   roundTrips: number;
