@@ -40,7 +40,8 @@ export interface ConnectOptions extends TransportOptions {
   /** Dormouse: any SnapshotStore instead of a file. */
   store?: SnapshotStore;
   capacities?: Partial<Capacities>;
-  outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest';
+  /** 'conflate': per topic only the newest unsent message is kept; each one it replaces is a 'drop' (reason Superseded). */
+  outboxPolicy?: 'reject' | 'drop-oldest' | 'drop-newest' | 'conflate';
   sessionLostPolicy?: 'republish' | 'discard';
   earlyPublish?: boolean;
   /** See the core's ClientOptions.guardReplayAfterPubrel (a mosquitto 2.0 workaround). */
@@ -88,6 +89,12 @@ export interface ConnectOptions extends TransportOptions {
    * its session durable first) and read from ('receive') the transport. The CLI's -d decodes them.
    */
   trace?: (direction: 'send' | 'receive', bytes: Uint8Array) => void;
+  /**
+   * Dormouse: emit 'tlsSession' (Node's DER session; null when one offered in
+   * `tlsSession` is dropped after a failed connect) so it can be kept and offered
+   * next time in `tlsSession`. Implied by tlsSession and tlsSessionIdOnly.
+   */
+  wantTlsSession?: boolean;
 }
 
 /** One step of an enhanced authentication exchange, as the `authenticate` handler sees it. */
@@ -149,6 +156,7 @@ export function dropReasonText(reason: DropReason): string {
     case DropReason.Expired: return 'message expired before it could be sent';
     case DropReason.RefusedByServer: return 'refused by the server';
     case DropReason.SessionLostDiscarded: return 'the broker lost the session (discard policy)';
+    case DropReason.Superseded: return 'superseded by a newer message on the same topic (conflate policy)';
     default: return `reason ${reason}`;
   }
 }
@@ -209,8 +217,11 @@ class PendingAck implements Accepted {
  * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
  * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade',
  * 'messagePiece' (topic, piece, offset, total, packet; see largeMessages),
- * 'restored' ({inflight, queued}) and 'sessionDamaged' ({keptAs}: where the
- * unreadable session's files were moved; a fresh session starts).
+ * 'restored' ({inflight, queued}), 'sessionDamaged' ({keptAs}: where the
+ * unreadable session's files were moved; a fresh session starts), 'tlsSession' (see
+ * ConnectOptions.wantTlsSession), and 'takeover'
+ * ({reasonCode, retryInMs}: another client with this id took the session over;
+ * also reported as an 'error' with code 'SESSION_TAKEN_OVER').
  */
 export class NodeClient extends EventEmitter {
   readonly core: DormouseClient;
@@ -250,6 +261,10 @@ export class NodeClient extends EventEmitter {
   #fatal: Error | null = null;
   /** A close before CONNACK was reported since the last CONNACK. */
   #closedEarly = false;
+  /** The current transport has opened. */
+  #opened = false;
+  /** TLS: the last connection resumed an earlier session (abbreviated handshake). */
+  tlsResumed = false;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -287,7 +302,10 @@ export class NodeClient extends EventEmitter {
       receiveBufferSize: options.receiveBufferSize,
       sendBufferSize: options.sendBufferSize,
       outboxPolicy:
-        options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest : OutboxPolicy.Reject,
+        options.outboxPolicy === 'drop-oldest' ? OutboxPolicy.DropOldest
+        : options.outboxPolicy === 'drop-newest' ? OutboxPolicy.DropNewest
+        : options.outboxPolicy === 'conflate' ? OutboxPolicy.Conflate
+        : OutboxPolicy.Reject,
       sessionLostPolicy: options.sessionLostPolicy === 'discard' ? SessionLostPolicy.Discard : SessionLostPolicy.Republish,
       earlyPublish: options.earlyPublish,
       guardReplayAfterPubrel: options.guardReplayAfterPubrel,
@@ -306,6 +324,10 @@ export class NodeClient extends EventEmitter {
     this.#pieces = large === 'pieces';
     // Without the hook the core refuses large messages and asks the broker for none.
     if (large === 'refuse') (hooks as { piece?: unknown }).piece = undefined;
+    // Sessions are asked of the TLS layer only by a client that offers or wants them.
+    if (options.tlsSession !== undefined || options.tlsSessionIdOnly || options.wantTlsSession) {
+      (hooks as TransportHandlers).onTlsSession = NodeClient.#onTlsSession;
+    }
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
     if (!failure) failure = this.#restore(store, now, options.sessionFile);
@@ -588,6 +610,8 @@ export class NodeClient extends EventEmitter {
     onOpen(t: Transport): void {
       const c = this.client;
       if (c.#transport !== t) return;
+      c.tlsResumed = t.tlsResumed === true;
+      c.#opened = true;
       c.core.transportOpened(c.#now());
       c.#schedule();
     }
@@ -609,6 +633,10 @@ export class NodeClient extends EventEmitter {
       const c = this.client;
       if (c.#transport !== t) return;
       c.#transport = null;
+      // A connection that failed before it opened, while a TLS session was
+      // offered: the session may be the cause, so it is not offered again.
+      if (err && !c.#opened && c.#transportOptions.tlsSession !== undefined) c.#forgetTlsSession();
+      c.#opened = false;
       if (err && !c.#ended) c.#error(err);
       // Closed by the server without a word before its CONNACK (an overloaded or misconfigured broker, a proxy):
       // say so, once until a CONNACK, as the core does for MQTT 5 (with its hint that the broker may speak only 3.1.1).
@@ -616,11 +644,20 @@ export class NodeClient extends EventEmitter {
         c.#closedEarly = true;
         c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
       }
-      c.core.transportClosed(c.#now());
+      c.core.transportClosed(c.#now(), err !== undefined);
       c.#schedule();
       if (c.#ended) c.#finishEnd();
     }
   };
+
+  /** Link.onTlsSession, kept off the prototype of clients that never use TLS sessions (see #Link's users). */
+  static #onTlsSession(this: { client: NodeClient }, session: Uint8Array, t: Transport): void {
+    const c = this.client;
+    if (c.#transport !== t) return;
+    // Reconnects offer the newest session.
+    c.#transportOptions = { ...c.#transportOptions, tlsSession: session };
+    c.emit('tlsSession', session);
+  }
 
   /** #Link for a client with a trace: every chunk written goes past it first. */
   static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
@@ -630,6 +667,12 @@ export class NodeClient extends EventEmitter {
       c.#transport?.write(bytes);
     }
   };
+
+  #forgetTlsSession(): void {
+    const { tlsSession: _drop, ...rest } = this.#transportOptions;
+    this.#transportOptions = rest;
+    this.emit('tlsSession', null);
+  }
 
   #closeTransport(): void {
     const t = this.#transport;
@@ -766,6 +809,15 @@ export class NodeClient extends EventEmitter {
           ));
         }
         break;
+      case ClientEvent.TakenOver: {
+        const why = a === 0x8e ? 'the broker says the session was taken over (0x8E)' : 'the broker closed the connection right after CONNACK several times in a row';
+        this.emit('takeover', { reasonCode: a, retryInMs: b });
+        this.#error(Object.assign(
+          new Error(`session taken over: ${why}; another client uses client id ${JSON.stringify(this.core.clientId)}. Next attempt in ${Math.round(b / 1000)} s`),
+          { code: 'SESSION_TAKEN_OVER', reasonCode: a },
+        ));
+        break;
+      }
       case ClientEvent.KeepaliveTimeout:
         this.#error(new Error('keepalive timeout: no PINGRESP, the connection was half-open'));
         break;
@@ -906,6 +958,8 @@ const METRIC_NAMES: Record<string, Metric> = {
   snapshotWrites: Metric.SnapshotWrites,
   heldBack: Metric.HeldBack,
   brokerReplays: Metric.BrokerReplays,
+  droppedSuperseded: Metric.DroppedSuperseded,
+  takeovers: Metric.Takeovers,
 };
 
 const REFUSED_311 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized'];

@@ -5,7 +5,10 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
 import WebSocket from 'ws';
+
+const SSL_OP_NO_TICKET = cryptoConstants.SSL_OP_NO_TICKET;
 
 export interface TransportHandlers {
   // Each handler gets the transport it comes from, so one handlers object can
@@ -21,6 +24,8 @@ export interface TransportHandlers {
   onClose(err: Error | undefined, t: Transport): void;
   /** A write returned false earlier and the buffer has drained. */
   onDrain?(t: Transport): void;
+  /** TLS: the server gave a session this client can offer next time (OpenSSL's DER, Node's 'session' event). */
+  onTlsSession?(session: Uint8Array, t: Transport): void;
 }
 
 export interface TransportOptions {
@@ -42,10 +47,21 @@ export interface TransportOptions {
   highWaterMark?: number;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
+  /** TLS: a session to offer for an abbreviated handshake (Node's DER, from onTlsSession or hosts/node/tls-session.ts). */
+  tlsSession?: Uint8Array;
+  /**
+   * TLS: resume the way a device does (Moddable's TLS): TLS 1.2, by session id
+   * only (no tickets, so the server keeps the session in its cache), and a
+   * resumed session is accepted without the server's certificate (it was
+   * checked in the full handshake that made the session; only that server
+   * holds its master secret). For sessions rebuilt from an RTC record.
+   */
+  tlsSessionIdOnly?: boolean;
 }
 
 const TRANSPORT_OPTION_KEYS = [
   'ca', 'cert', 'key', 'passphrase', 'rejectUnauthorized', 'insecure', 'servername', 'connectTimeoutMs', 'highWaterMark', 'headers',
+  'tlsSession', 'tlsSessionIdOnly',
 ] as const satisfies ReadonlyArray<keyof TransportOptions>;
 // Fails to compile when TransportOptions gains a key the list above lacks.
 const EVERY_KEY_LISTED: Exclude<keyof TransportOptions, (typeof TRANSPORT_OPTION_KEYS)[number]> extends never ? true : never = true;
@@ -72,6 +88,8 @@ export interface Transport {
   close(): void;
   /** Close now, dropping anything queued. */
   destroy(): void;
+  /** TLS: the handshake resumed an earlier session (known once open). */
+  readonly tlsResumed?: boolean;
 }
 
 export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss';
@@ -122,6 +140,13 @@ function tlsOptions(addr: BrokerAddress, opts: TransportOptions): tls.Connection
   // certificate check still runs against the host (IP SANs work).
   const sni = opts.servername ?? (net.isIP(addr.host) ? undefined : addr.host);
   if (sni !== undefined) o.servername = sni;
+  if (opts.tlsSession !== undefined) o.session = Buffer.from(opts.tlsSession.buffer, opts.tlsSession.byteOffset, opts.tlsSession.byteLength);
+  if (opts.tlsSessionIdOnly) {
+    o.maxVersion = 'TLSv1.2';
+    o.secureOptions = SSL_OP_NO_TICKET;
+    // Verified in SocketTransport.#onConnect: a resumed session has no certificate to check.
+    o.rejectUnauthorized = false;
+  }
   return o;
 }
 
@@ -190,6 +215,14 @@ class SocketTransport implements Transport {
   /** The staging buffer lent for this tick (see flushStaged), and the bytes in it. */
   #staged: Uint8Array | null = null;
   #stagedLen = 0;
+  /** TLS: the handshake resumed a session. */
+  #resumed = false;
+  /** The connection opened (handshake done and checked). */
+  #opened = false;
+  /** TLS: a session given before the connection opened. */
+  #pendingSession: Buffer | null = null;
+  /** TLS with tlsSessionIdOnly: check a full handshake's certificate here. */
+  #verifyFullHandshake = false;
 
   constructor(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers) {
     this.#h = h;
@@ -215,6 +248,9 @@ class SocketTransport implements Transport {
     // costs a bound function and a state object for as long as it waits.
     socket.on(addr.secure ? 'secureConnect' : 'connect', SocketTransport.#onConnect);
     if (addr.secure) socket.on('data', SocketTransport.#onData);
+    if (addr.secure && h.onTlsSession) socket.on('session', SocketTransport.#onSession);
+    // Verification the TLS layer was told to skip (tlsSessionIdOnly) happens in #onConnect.
+    if (addr.secure && opts.tlsSessionIdOnly && !(opts.insecure === true || opts.rejectUnauthorized === false)) this.#verifyFullHandshake = true;
     socket.on('drain', SocketTransport.#onDrain);
     socket.on('error', SocketTransport.#onError);
     socket.on('close', SocketTransport.#onClose);
@@ -280,7 +316,35 @@ class SocketTransport implements Transport {
   static #onConnect(this: OwnedSocket): void {
     const t = this[OWNER];
     t.#stopTimer();
+    if (this instanceof tls.TLSSocket) {
+      t.#resumed = this.isSessionReused();
+      // A full handshake must pass the check Node would have made (chain and
+      // host name: authorizationError covers both); a resumed one proved the
+      // server holds the secret of a handshake that passed it.
+      if (t.#verifyFullHandshake && !t.#resumed && !this.authorized) {
+        t.#failure = Object.assign(new Error(`TLS: ${this.authorizationError}`), { code: String(this.authorizationError) });
+        this.destroy();
+        return;
+      }
+    }
+    t.#opened = true;
     if (!t.#done) t.#h.onOpen(t);
+    const session = t.#pendingSession;
+    t.#pendingSession = null;
+    if (session && !t.#done) t.#h.onTlsSession?.(session, t);
+  }
+
+  static #onSession(this: OwnedSocket, session: Buffer): void {
+    const t = this[OWNER];
+    // TLS 1.2 gives the session during the handshake, before the certificate
+    // check: it is held until the connection opens (so a session from a
+    // handshake that failed the check is never handed out). TLS 1.3 sends it after.
+    if (!t.#opened) t.#pendingSession = session;
+    else if (!t.#done) t.#h.onTlsSession?.(session, t);
+  }
+
+  get tlsResumed(): boolean {
+    return this.#resumed;
   }
 
   static #onData(this: OwnedSocket, chunk: Buffer): void {

@@ -16,7 +16,7 @@ import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, t
 import { crc32 } from './crc32.js';
 import type { DecodedPublish } from '../mqtt/decode.js';
 import { SessionSnapshot, RestoreStatus, type SessionMeta } from './snapshot.js';
-import { ReconnectPolicy, type ReconnectOptions } from './reconnect.js';
+import { ReconnectPolicy, LossKind, type ReconnectOptions } from './reconnect.js';
 import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type PublishOptions, type RandomSource, type SnapshotStore, type SubscribeRequest } from './ports.js';
 
 export const enum ConnState {
@@ -198,8 +198,12 @@ export const enum Metric {
   BrokerReplays = 19,
   /** QoS 2 messages the broker acknowledged with PUBACK, so took at QoS 1 (RabbitMQ 3.10). */
   PublishDowngraded = 20,
+  /** Queued messages replaced by a newer one on the same topic (OutboxPolicy.Conflate). */
+  DroppedSuperseded = 21,
+  /** Session takeovers seen (DISCONNECT 0x8E, or repeated kicks right after CONNACK). */
+  Takeovers = 22,
 }
-const METRICS = 21;
+const METRICS = 23;
 
 const UNLIMITED_PACKET = 268435460;
 /** Scratch for publishLayout, shared by every client: read right after it is written. */
@@ -503,8 +507,11 @@ export class DormouseClient {
     this.#flush();
   }
 
-  /** The transport closed or failed to open. */
-  transportClosed(now: number): void {
+  /**
+   * The transport closed or failed to open. `failed`: it ended in an error (a
+   * reset, a timeout) rather than the peer's orderly close.
+   */
+  transportClosed(now: number, failed = false): void {
     this.#callNow = now;
     if (this.state < ConnState.Opening) return;
     if (this.state === ConnState.Connecting && this.version === ProtocolVersion.V5 && (this.#flags & Flag.ClosedBeforeConnack) === 0) {
@@ -514,7 +521,10 @@ export class DormouseClient {
       this.#flags |= Flag.ClosedBeforeConnack;
       this.#hooks.event(ClientEvent.ClosedBeforeConnack, this.version, 0);
     }
-    this.#lost(now, false, false);
+    // An orderly close while connected is the server's doing; right after
+    // CONNACK, repeatedly, it is how a 3.1.1 broker shows a takeover (mosquitto
+    // closes the older connection cleanly). Resets are the network's: not kicks.
+    this.#lost(now, false, this.state === ConnState.Connected && !failed ? LossKind.ServerClosed : LossKind.Failed);
   }
 
   /** Bytes from the transport. */
@@ -561,7 +571,7 @@ export class DormouseClient {
     this.#out[this.#outLen++] = PacketType.Disconnect << 4;
     this.#out[this.#outLen++] = 0;
     this.#flush();
-    this.#lost(now, true, false, 0);
+    this.#lost(now, true, LossKind.Failed, 0);
     this.#attemptAt = now;
     this.#hooks.event(ClientEvent.HeldBack, held, (this.#flags & Flag.AutoReconnect) !== 0 ? 1 : 0);
   }
@@ -581,14 +591,14 @@ export class DormouseClient {
         break;
       case ConnState.Opening:
       case ConnState.Connecting:
-        if (now - this.#attemptAt >= this.#connectTimeoutMs) this.#lost(now, true, false);
+        if (now - this.#attemptAt >= this.#connectTimeoutMs) this.#lost(now, true, LossKind.Failed);
         break;
       case ConnState.Connected:
         if (this.#pingDeadline >= 0) {
           if (now >= this.#pingDeadline) {
             this.metrics[Metric.KeepaliveTimeouts]++;
             this.#hooks.event(ClientEvent.KeepaliveTimeout, 0, 0);
-            this.#lost(now, true, false);
+            this.#lost(now, true, LossKind.Failed);
           }
         } else if (this.#keepaliveMs > 0 && now - this.#lastSentAt >= this.#keepaliveMs) {
           this.#reserve(2);
@@ -666,6 +676,9 @@ export class DormouseClient {
     }
     if (length > s.caps.storeBytes) return PublishError.PacketTooLarge;
     const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
+    if (this.#outboxPolicy === OutboxPolicy.Conflate && s.queued > 0 && !this.#conflate(topic, length, willQueue)) {
+      return PublishError.OutboxFull;
+    }
     let offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
     if (offset < 0) {
       const policy = this.#outboxPolicy;
@@ -892,7 +905,7 @@ export class DormouseClient {
     }
     this.#flush();
     this.lastReasonCode = 0x80;
-    this.#lost(now, true, true, 0x80);
+    this.#lost(now, true, LossKind.Permanent, 0x80);
   }
 
   #sendAuth(reasonCode: number, data: Uint8Array | undefined): void {
@@ -1037,8 +1050,9 @@ export class DormouseClient {
         return this.#authPacket(p, now);
       case PacketType.Disconnect:
         // The server ends the connection [MQTT-3.14]: close our side too, and back off.
+        // 0x8E: another connection with our client id took the session over.
         this.lastReasonCode = p.reasonCode;
-        return this.#lost(now, true, false, p.reasonCode);
+        return this.#lost(now, true, p.reasonCode === 0x8e ? LossKind.TakenOver : LossKind.ServerClosed, p.reasonCode);
       default:
         return this.#protocolError(now, 0x82, `a client does not accept packet type ${p.type}`);
     }
@@ -1057,14 +1071,14 @@ export class DormouseClient {
         this.metrics[Metric.Refused]++;
         this.#hooks.event(ClientEvent.Refused, code, rc, `the broker answered the MQTT 5 CONNECT with an MQTT 3.1.1 CONNACK (return code ${rc})` +
           (rc === 1 ? ': it does not support MQTT 5, try 3.1.1 (protocolVersion 4)' : ''));
-        return this.#lost(now, true, true, code);
+        return this.#lost(now, true, LossKind.Permanent, code);
       }
       this.lastReasonCode = rc;
       this.metrics[Metric.Refused]++;
       this.#hooks.event(ClientEvent.Refused, rc, 0);
       // The server processes nothing sent after a refused CONNECT [MQTT-3.1.4-5]:
       // early-sent messages stay inflight and go out again on the next attempt.
-      return this.#lost(now, true, permanentRefusal(rc, this.version), rc);
+      return this.#lost(now, true, permanentRefusal(rc, this.version) ? LossKind.Permanent : LossKind.Failed, rc);
     }
     const pr = p.properties;
     const auth = this.#auth;
@@ -1419,6 +1433,37 @@ export class DormouseClient {
     this.#hooks.event(ClientEvent.Dropped, token, reason);
   }
 
+  /**
+   * OutboxPolicy.Conflate: drop the queued messages on `topic`, which the one
+   * being accepted supersedes. Topics are compared in the packet store, so
+   * nothing is kept per topic. Returns false, dropping nothing, when the new
+   * message would not fit even then (the caller refuses it: the older reading
+   * is not given up for a message that is not taken).
+   */
+  #conflate(topic: string, length: number, willQueue: boolean): boolean {
+    const s = this.session;
+    const end = s.first + s.span;
+    let n = 0;
+    let bytes = 0;
+    for (let i = s.first; i < end; i++) {
+      if (s.state(i) === RecordState.Queued && storedTopicIs(s.arena, s.offset(i), topic)) {
+        n++;
+        bytes += s.length(i);
+      }
+    }
+    if (n === 0) return true;
+    const fits = s.live - n < s.recordSlots && s.liveBytes - bytes + length <= s.caps.storeBytes && !(willQueue && s.queued - n >= s.caps.outbox);
+    if (!fits) return false;
+    // Slots keep their index when one is freed (only first/span move), so `end` still bounds the scan.
+    for (let i = s.first; i < end && n > 0; i++) {
+      if (s.state(i) === RecordState.Queued && storedTopicIs(s.arena, s.offset(i), topic)) {
+        this.#drop(i, DropReason.Superseded, Metric.DroppedSuperseded);
+        n--;
+      }
+    }
+    return true;
+  }
+
   #expire(now: number): void {
     const s = this.session;
     const sec = Math.floor(this.#now(now) / 1000);
@@ -1612,7 +1657,7 @@ export class DormouseClient {
       this.#flush();
     }
     this.#hooks.event(ClientEvent.ProtocolError, reason, 0, message);
-    this.#lost(now, true, false, reason);
+    this.#lost(now, true, LossKind.Failed, reason);
   }
 
   /** Forget partial input at the end of a connection. */
@@ -1633,7 +1678,7 @@ export class DormouseClient {
   }
 
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
-  #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
+  #lost(now: number, close: boolean, kind: LossKind, reason = 0): void {
     this.#outLen = this.#outAt;
     this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
     this.#resetInput();
@@ -1643,14 +1688,22 @@ export class DormouseClient {
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#persistIfDirty();
+    let delay = 0;
+    let takenOver = kind === LossKind.TakenOver;
     if ((this.#flags & Flag.AutoReconnect) !== 0) {
       this.state = ConnState.Waiting;
-      this.#attemptAt = now + this.reconnectPolicy.nextDelay(now, this.#random, permanent);
+      delay = this.reconnectPolicy.nextDelay(now, this.#random, kind);
+      takenOver = this.reconnectPolicy.takenOver;
+      this.#attemptAt = now + delay;
     } else {
       this.state = ConnState.Idle;
     }
     if (close) this.#hooks.close();
     this.#hooks.event(ClientEvent.Disconnected, reason, 0);
+    if (takenOver) {
+      this.metrics[Metric.Takeovers]++;
+      this.#hooks.event(ClientEvent.TakenOver, reason, delay);
+    }
   }
 }
 
@@ -1661,6 +1714,40 @@ const LEGACY_CONNACK: readonly number[] = Object.freeze([0, 0x84, 0x85, 0x88, 0x
 function permanentRefusal(rc: number, version: ProtocolVersion): boolean {
   if (version === ProtocolVersion.V311) return rc === 1 || rc === 2 || rc === 4 || rc === 5;
   return rc === 0x84 || rc === 0x85 || rc === 0x86 || rc === 0x87 || rc === 0x8a || rc === 0x8c;
+}
+
+/**
+ * Is the topic of the PUBLISH stored at `off` equal to `topic`? Compares the
+ * string's UTF-8 encoding with the stored bytes in place: nothing is made.
+ */
+function storedTopicIs(a: Uint8Array, off: number, topic: string): boolean {
+  let p = off + 1;
+  while ((a[p++] & 0x80) !== 0); // remaining length, 1 to 4 bytes
+  const end = p + 2 + ((a[p] << 8) | a[p + 1]);
+  p += 2;
+  for (let k = 0; k < topic.length; k++) {
+    let c = topic.charCodeAt(k);
+    if (c >= 0xd800 && c <= 0xdbff && k + 1 < topic.length) {
+      const d = topic.charCodeAt(k + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        k++;
+      }
+    }
+    if (c < 0x80) {
+      if (p >= end || a[p++] !== c) return false;
+    } else if (c < 0x800) {
+      if (p + 2 > end || a[p++] !== (0xc0 | (c >> 6)) || a[p++] !== (0x80 | (c & 0x3f))) return false;
+    } else if (c < 0x10000) {
+      if (p + 3 > end || a[p++] !== (0xe0 | (c >> 12)) || a[p++] !== (0x80 | ((c >> 6) & 0x3f)) || a[p++] !== (0x80 | (c & 0x3f))) return false;
+    } else if (
+      p + 4 > end || a[p++] !== (0xf0 | (c >> 18)) || a[p++] !== (0x80 | ((c >> 12) & 0x3f)) ||
+      a[p++] !== (0x80 | ((c >> 6) & 0x3f)) || a[p++] !== (0x80 | (c & 0x3f))
+    ) {
+      return false;
+    }
+  }
+  return p === end;
 }
 
 /** CRC-32 of a decoded PUBLISH's topic and payload bytes, read in place. */

@@ -5,3 +5,4 @@ export * from './session-state.js';
 export * from './snapshot.js';
 export * from './reconnect.js';
 export { crc32 } from './crc32.js';
+export * from './wake-budget.js';

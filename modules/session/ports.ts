@@ -84,6 +84,14 @@ export const enum ClientEvent {
    * once, 0 when automatic reconnect is off and they stay at the broker.
    */
   HeldBack = 17,
+  /**
+   * Another client with this client id took the session over (MQTT 5
+   * DISCONNECT 0x8E, or the broker closing the connection right after CONNACK
+   * several times in a row): two devices share an id. The reconnect loop
+   * backs off hard. a = reason code (0x8E, or 0 for repeated kicks), b = ms
+   * until the next attempt (0 when not reconnecting).
+   */
+  TakenOver = 18,
 }
 
 export const enum DropReason {
@@ -92,12 +100,22 @@ export const enum DropReason {
   Expired = 3,
   RefusedByServer = 4, // PUBACK/PUBREC with a failure reason code
   SessionLostDiscarded = 5,
+  /** A newer message on the same topic replaced it in the outbox (OutboxPolicy.Conflate). */
+  Superseded = 6,
 }
 
 export const enum OutboxPolicy {
   Reject = 0,
   DropOldest = 1,
   DropNewest = 2,
+  /**
+   * Per topic, only the newest unsent message is kept: accepting a message
+   * drops the queued (never the inflight) ones on the same topic, each
+   * reported as DropReason.Superseded. For readings whose old values have no
+   * worth once a newer one exists. When the outbox is full of other topics the
+   * new message is refused, as with Reject.
+   */
+  Conflate = 3,
 }
 
 export interface ClientHooks {

@@ -3,6 +3,13 @@
 // whole window, so the broker sees a trickle instead of a storm. The attempt
 // counter resets only after a connection has stayed up for `resetAfterMs`, so a
 // broker that accepts and then drops connections is backed off as well.
+//
+// Session takeover: two devices sharing a client id kick each other off the
+// broker forever, each reconnect ending the other's session [MQTT-3.1.4-3].
+// The broker says so in MQTT 5 (DISCONNECT 0x8E, session taken over); in 3.1.1
+// the only sign is the broker closing the connection right after CONNACK, time
+// after time. Either stops the ordinary loop: the next attempt waits a long,
+// capped window with equal jitter (at least half of it), growing per takeover.
 
 export interface ReconnectOptions {
   /** First window, ms. Default 1000. */
@@ -15,6 +22,26 @@ export interface ReconnectOptions {
   jitter?: 'full' | 'none';
   /** 'exponential' (default) or 'fixed' (always baseMs) or 'immediate' (always 0). */
   backoff?: 'exponential' | 'fixed' | 'immediate';
+  /** First window after a session takeover, ms. Default 300000 (5 min). */
+  takeoverBaseMs?: number;
+  /** Largest window after takeovers, ms. Default 3600000 (1 h). */
+  takeoverCapMs?: number;
+  /** The broker closing the connection this soon after CONNACK counts as a kick, ms. Default 2000. */
+  kickWithinMs?: number;
+  /** This many kicks in a row are taken as a takeover (3.1.1 has no reason code for it). Default 3; 0 turns it off. */
+  kicksForTakeover?: number;
+}
+
+/** Why a connection ended or an attempt failed, as far as the backoff cares. */
+export const enum LossKind {
+  /** An attempt failed, or this side closed the connection (timeout, protocol error). */
+  Failed = 0,
+  /** A refusal that will not heal by retrying fast (bad credentials, banned). */
+  Permanent = 1,
+  /** The server closed a connection (TCP close or DISCONNECT). */
+  ServerClosed = 2,
+  /** The server said the session was taken over (MQTT 5 DISCONNECT 0x8E). */
+  TakenOver = 3,
 }
 
 const MODE_EXPONENTIAL = 0;
@@ -25,10 +52,20 @@ export class ReconnectPolicy {
   readonly baseMs: number;
   readonly capMs: number;
   readonly resetAfterMs: number;
+  readonly takeoverBaseMs: number;
+  readonly takeoverCapMs: number;
+  readonly kickWithinMs: number;
+  readonly kicksForTakeover: number;
   #jitter: boolean;
   #mode: number;
   /** Failed attempts since the last connection that stayed up. */
   attempt = 0;
+  /** Server closes within kickWithinMs of CONNACK, in a row. */
+  kicks = 0;
+  /** Takeover backoffs since the last connection that stayed up. */
+  takeovers = 0;
+  /** The last delay nextDelay gave was a takeover backoff. */
+  takenOver = false;
   /** When the current connection came up, or -1. */
   #upSince = -1;
 
@@ -36,8 +73,18 @@ export class ReconnectPolicy {
     this.baseMs = options.baseMs ?? 1000;
     this.capMs = options.capMs ?? 60000;
     this.resetAfterMs = options.resetAfterMs ?? 30000;
+    this.takeoverBaseMs = options.takeoverBaseMs ?? 300000;
+    this.takeoverCapMs = options.takeoverCapMs ?? 3600000;
+    this.kickWithinMs = options.kickWithinMs ?? 2000;
+    this.kicksForTakeover = options.kicksForTakeover ?? 3;
     if (!(this.baseMs >= 0) || !(this.capMs >= this.baseMs)) {
       throw new RangeError('ReconnectPolicy: need 0 <= baseMs <= capMs');
+    }
+    if (!(this.takeoverBaseMs >= 0) || !(this.takeoverCapMs >= this.takeoverBaseMs)) {
+      throw new RangeError('ReconnectPolicy: need 0 <= takeoverBaseMs <= takeoverCapMs');
+    }
+    if (!Number.isInteger(this.kicksForTakeover) || this.kicksForTakeover < 0) {
+      throw new RangeError('ReconnectPolicy: kicksForTakeover must be a whole number >= 0');
     }
     this.#jitter = (options.jitter ?? 'full') === 'full';
     const backoff = options.backoff ?? 'exponential';
@@ -52,12 +99,27 @@ export class ReconnectPolicy {
   /**
    * The connection went down or an attempt failed; returns the delay before the
    * next attempt. `permanent` refusals (bad credentials, not authorized, banned)
-   * will not heal by retrying fast, so they wait about the cap.
+   * will not heal by retrying fast, so they wait about the cap. After it,
+   * `takenOver` says whether this was a takeover backoff.
    */
-  nextDelay(now: number, random: () => number, permanent = false): number {
-    if (this.#upSince >= 0 && now - this.#upSince >= this.resetAfterMs) this.attempt = 0;
+  nextDelay(now: number, random: () => number, kind: LossKind | boolean = LossKind.Failed): number {
+    const k = kind === true ? LossKind.Permanent : kind === false ? LossKind.Failed : kind;
+    const up = this.#upSince >= 0 ? now - this.#upSince : -1;
     this.#upSince = -1;
-    if (permanent) {
+    if (up >= this.resetAfterMs) {
+      this.attempt = 0;
+      this.takeovers = 0;
+    }
+    if (up >= 0 && k === LossKind.ServerClosed && up < this.kickWithinMs) this.kicks++;
+    else if (up >= 0) this.kicks = 0;
+    this.takenOver = k === LossKind.TakenOver || (this.kicksForTakeover > 0 && this.kicks >= this.kicksForTakeover);
+    if (this.takenOver) {
+      this.kicks = 0;
+      const window = Math.min(this.takeoverCapMs, this.takeoverBaseMs * Math.pow(2, Math.min(this.takeovers, 30)));
+      this.takeovers++;
+      return Math.floor(window * (0.5 + 0.5 * random()));
+    }
+    if (k === LossKind.Permanent) {
       this.attempt++;
       return Math.floor(this.capMs * (0.5 + 0.5 * random()));
     }
@@ -71,6 +133,9 @@ export class ReconnectPolicy {
 
   reset(): void {
     this.attempt = 0;
+    this.kicks = 0;
+    this.takeovers = 0;
+    this.takenOver = false;
     this.#upSince = -1;
   }
 }
