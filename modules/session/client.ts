@@ -135,6 +135,8 @@ const enum Flag {
   AuthAwaitingReply = 256,
   /** A re-authentication (AUTH 0x19) is under way. */
   ReAuthenticating = 512,
+  /** The host's send hook returned false: hold new packets in the outbox until writable(). */
+  Backed = 1024,
 }
 
 /** Indexes into `metrics`. */
@@ -394,6 +396,7 @@ export class DormouseClient {
     this.#dirty = true;
     this.#flush();
     this.state = ConnState.Idle;
+    this.#flags &= ~Flag.Backed;
     this.#decoder.reset();
     this.#pingDeadline = -1;
     if (wasLive) {
@@ -408,7 +411,7 @@ export class DormouseClient {
     if (this.state !== ConnState.Opening) return;
     this.state = ConnState.Connecting;
     this.#decoder.reset();
-    this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack);
+    this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack | Flag.Backed);
     const s = this.session;
     const properties = this.#connectExtra?.properties;
     if (properties) {
@@ -445,6 +448,25 @@ export class DormouseClient {
       this.#hooks.event(ClientEvent.ClosedBeforeConnack, this.version, 0);
     }
     this.#lost(now, false, false);
+  }
+
+  /**
+   * The transport has drained after its send hook returned false: send what
+   * waits in the outbox (QoS 0 included) while the window and the link allow.
+   */
+  writable(now: number): void {
+    this.#callNow = now;
+    if ((this.#flags & Flag.Backed) === 0) return;
+    this.#flags &= ~Flag.Backed;
+    if (this.state !== ConnState.Connected || this.session.queued === 0) return;
+    this.#pump(now);
+    this.#checkSleepReady();
+    this.#flush(true);
+  }
+
+  /** The host's send hook said the link is backed up and writable() has not come yet. */
+  get backedUp(): boolean {
+    return (this.#flags & Flag.Backed) !== 0;
   }
 
   /** Bytes from the transport. */
@@ -572,8 +594,9 @@ export class DormouseClient {
     const s = this.session;
     const t = this.#now(now);
     const connected = this.state === ConnState.Connected;
-    // QoS 0 with nothing waiting ahead of it goes straight out: no record needed.
-    if (qos === 0 && connected && s.queued === 0) {
+    const backed = (this.#flags & Flag.Backed) !== 0;
+    // QoS 0 with nothing waiting ahead of it, on a link that takes more, goes straight out: no record needed.
+    if (qos === 0 && connected && s.queued === 0 && !backed) {
       this.#reserve(length);
       this.#outLen += encodePublish(this.#out, this.#outLen, this.version, topic, payload, 0, retain, false, 0, props);
       this.metrics[Metric.Sent]++;
@@ -581,7 +604,7 @@ export class DormouseClient {
       return 0;
     }
     if (length > s.caps.storeBytes) return PublishError.PacketTooLarge;
-    const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
+    const willQueue = !connected || backed || s.queued > 0 || s.inflight >= this.#window();
     let offset = willQueue && s.queued >= s.caps.outbox ? -1 : s.reserve(length);
     if (offset < 0) {
       const policy = this.#outboxPolicy;
@@ -1104,7 +1127,7 @@ export class DormouseClient {
     const s = this.session;
     const sec = Math.floor(this.#now(now) / 1000);
     let i = s.first;
-    while (s.queued > 0) {
+    while (s.queued > 0 && (this.#flags & Flag.Backed) === 0) {
       const end = s.first + s.span;
       while (i < end && s.state(i) !== RecordState.Queued) i++;
       if (i >= end) break;
@@ -1370,7 +1393,7 @@ export class DormouseClient {
     if (this.state >= ConnState.Connecting) {
       this.#lastSentAt = this.#callNow;
       if (!reuseView) {
-        this.#hooks.send(this.#out.subarray(at, at + n));
+        if (this.#hooks.send(this.#out.subarray(at, at + n)) === false) this.#flags |= Flag.Backed;
         return;
       }
       let view = this.#sendView;
@@ -1385,13 +1408,13 @@ export class DormouseClient {
           // batch of acks): its view is not kept, so an idle client holds none.
           this.#missB = this.#missA;
           this.#missA = n;
-          this.#hooks.send(this.#out.subarray(at, at + n));
+          if (this.#hooks.send(this.#out.subarray(at, at + n)) === false) this.#flags |= Flag.Backed;
           return;
         }
         this.#sendViewOlder = this.#sendView;
         this.#sendView = view;
       }
-      this.#hooks.send(view);
+      if (this.#hooks.send(view) === false) this.#flags |= Flag.Backed;
     }
   }
 
@@ -1427,7 +1450,7 @@ export class DormouseClient {
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
     this.#outLen = this.#outAt;
-    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
+    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating | Flag.Backed);
     this.#decoder.reset();
     this.#pingDeadline = -1;
     const s = this.session;
