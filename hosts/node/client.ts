@@ -4,8 +4,8 @@
 // Every protocol decision stays in modules/.
 
 import { EventEmitter } from 'node:events';
-import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
-import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest } from '../../modules/session/ports.js';
+import { DormouseClient, publishErrorMessage, PublishError, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
+import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest, type PublishOptions as CorePublishOptions } from '../../modules/session/ports.js';
 import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
@@ -129,11 +129,22 @@ export function dropReasonText(reason: DropReason): string {
   switch (reason) {
     case DropReason.OutboxFullOldest: return 'outbox full, oldest dropped';
     case DropReason.OutboxFullNewest: return 'outbox full, newest dropped';
+    case DropReason.OutboxFullRefused: return 'outbox full, refused';
     case DropReason.Expired: return 'message expired before it could be sent';
     case DropReason.RefusedByServer: return 'refused by the server';
     case DropReason.SessionLostDiscarded: return 'the broker lost the session (discard policy)';
     default: return `reason ${reason}`;
   }
+}
+
+/** A publish waiting for room in the outbox (see NodeClient's #park). */
+interface Parked {
+  topic: string;
+  payload: Uint8Array;
+  opts: CorePublishOptions;
+  callback: ((err?: Error) => void) | undefined;
+  resolve: (a: Accepted) => void;
+  reject: (e: Error) => void;
 }
 
 interface Waiter {
@@ -222,6 +233,8 @@ export class NodeClient extends EventEmitter {
   #attempt = 0;
   /** The re-authentication waiting for the server's AUTH 0x00, if any. */
   #reauth: Waiter | null = null;
+  /** The one publish waiting for room while the socket is backed up (see #park). */
+  #parked: Parked | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -278,18 +291,21 @@ export class NodeClient extends EventEmitter {
    */
   publish(topic: string, message: string | Uint8Array, opts: PublishOptions = {}, callback?: (err?: Error) => void): Promise<Accepted> {
     const payload = typeof message === 'string' ? Buffer.from(message) : message;
-    const qos = opts.qos ?? 0;
     // Without properties the caller's options are already the core's shape: no copy per message.
     const coreOpts = opts.properties
-      ? { qos, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
+      ? { qos: opts.qos ?? 0, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
       : opts;
-    const token = this.core.publish(topic, payload, coreOpts, this.#now());
+    // One message at a time may wait for room (see #park); while it waits, the
+    // ones behind it are refused, so acceptance order stays publish order.
+    const token = this.#parked ? PublishError.OutboxFull : this.core.publish(topic, payload, coreOpts, this.#now());
     this.#schedule();
-    if (token < 0) {
-      const err = new Error(publishErrorMessage(token));
-      callback?.(err);
-      return Promise.reject(err);
-    }
+    if (token >= 0) return this.#accepted(token, opts.qos ?? 0, callback);
+    if (token === PublishError.OutboxFull && !this.#parked && this.core.backedUp) return this.#park(topic, payload, coreOpts, callback);
+    return this.#refuse(token, callback);
+  }
+
+  /** The promise and callback of a message the core accepted (token >= 0). */
+  #accepted(token: number, qos: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
     if (token === 0 || qos === 0) {
       if (callback) this.#later(callback);
       return token === 0 ? ACCEPTED_WRITTEN : Promise.resolve({ token, acknowledged: RESOLVED });
@@ -297,6 +313,55 @@ export class NodeClient extends EventEmitter {
     const pending = new PendingAck(token, callback);
     (this.#acks ??= new TokenTable(this.core.session.recordSlots)).set(token, pending);
     return Promise.resolve(pending);
+  }
+
+  /**
+   * A refused publish. The error goes to the callback, if any, and to the
+   * returned promise, which is marked handled: a caller that does not wait
+   * for it (a callback user, or a loop that does not await) must not meet an
+   * unhandled rejection, which ends a Node 20 process. A refusal for want of
+   * room (the outbox full under its policy) is also a 'drop' event (token 0).
+   */
+  #refuse(code: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
+    const err = Object.assign(new Error(publishErrorMessage(code)), { code });
+    if (code === PublishError.OutboxFull) {
+      // DroppedNewest is reported by the core itself (a Dropped event).
+      this.emit('drop', { token: 0, reason: DropReason.OutboxFullRefused, text: err.message });
+    }
+    if (callback) this.#later(() => callback(err));
+    const p = Promise.reject(err);
+    p.catch(noop);
+    return p;
+  }
+
+  /**
+   * The outbox is full because the socket is backed up: the first such
+   * publish waits for room (the payload copied: the caller may reuse its
+   * buffer) and is accepted when the socket drains, so a caller that awaits
+   * each publish is paced instead of refused. At most one waits, so memory
+   * stays fixed whatever the caller does.
+   */
+  #park(topic: string, payload: Uint8Array, opts: PublishOptions | CorePublishOptions, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
+    const p = new Promise<Accepted>((resolve, reject) => {
+      this.#parked = { topic, payload: Uint8Array.prototype.slice.call(payload), opts, callback, resolve, reject };
+    });
+    // As #refuse: should it be refused in the end, a caller that does not wait must not crash.
+    p.catch(noop);
+    return p;
+  }
+
+  /** Try the waiting publish again (room may have come: a drain, acks, a drop, a lost connection). */
+  #retryParked(): void {
+    const w = this.#parked;
+    if (!w) return;
+    const token = this.core.publish(w.topic, w.payload, w.opts, this.#now());
+    if (token === PublishError.OutboxFull && this.core.backedUp) return;
+    this.#parked = null;
+    if (token >= 0) {
+      this.#accepted(token, w.opts.qos ?? 0, w.callback).then(w.resolve);
+    } else {
+      this.#refuse(token, w.callback).catch(w.reject);
+    }
   }
 
   /** Publish and wait for the acknowledgement (MQTT.js 5's publishAsync). */
@@ -416,6 +481,8 @@ export class NodeClient extends EventEmitter {
     this.#ended = true;
     const done = new Promise<void>((resolve) => (this.#ending ??= []).push(resolve));
     this.core.end(this.#now());
+    // A publish waiting for room goes into the outbox (kept for the next session) or is refused now.
+    if (this.#parked) this.#retryParked();
     if (force) this.#transport?.destroy();
     this.#clearTimer();
     if (!this.#transport) this.#finishEnd();
@@ -449,8 +516,9 @@ export class NodeClient extends EventEmitter {
       this.client.#onDeadline();
     }
 
-    send(bytes: Uint8Array): void {
-      this.client.#transport?.write(bytes);
+    send(bytes: Uint8Array): boolean {
+      const t = this.client.#transport;
+      return t === null || t.write(bytes);
     }
 
     open(): void {
@@ -487,6 +555,15 @@ export class NodeClient extends EventEmitter {
       } finally {
         releaseWrites();
       }
+      if (c.#parked) c.#retryParked();
+      c.#schedule();
+    }
+
+    onDrain(t: Transport): void {
+      const c = this.client;
+      if (c.#transport !== t) return;
+      c.core.writable(c.#now());
+      if (c.#parked) c.#retryParked();
       c.#schedule();
     }
 
@@ -496,6 +573,7 @@ export class NodeClient extends EventEmitter {
       c.#transport = null;
       if (err && !c.#ended) c.#error(err);
       c.core.transportClosed(c.#now());
+      if (c.#parked) c.#retryParked();
       c.#schedule();
       if (c.#ended) c.#finishEnd();
     }
@@ -503,10 +581,11 @@ export class NodeClient extends EventEmitter {
 
   /** #Link for a client with a trace: every chunk written goes past it first. */
   static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
-    override send(bytes: Uint8Array): void {
+    override send(bytes: Uint8Array): boolean {
       const c = this.client;
       c.#trace!('send', bytes);
-      c.#transport?.write(bytes);
+      const t = c.#transport;
+      return t === null || t.write(bytes);
     }
   };
 
@@ -717,6 +796,7 @@ export class NodeClient extends EventEmitter {
   #onDeadline(): void {
     this.#timerAt = Infinity;
     this.core.tick(this.#now());
+    if (this.#parked) this.#retryParked();
     this.#schedule();
   }
 
