@@ -153,6 +153,34 @@ interface Waiter {
 }
 
 const noop = (): void => {};
+
+/**
+ * What a refused publish returns: a promise that rejects with the refusal for
+ * whoever waits on it (await, then, catch, finally, Promise.all) and is never
+ * an unhandled rejection when nobody does. Promise.reject(err).catch(noop)
+ * would do the same, but its reaction job waits in the microtask queue, so a
+ * loop that never yields would hold every refusal until it ends; this holds
+ * nothing once the caller lets it go.
+ */
+class Refusal extends Promise<Accepted> {
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  readonly #err: Error;
+
+  constructor(err: Error) {
+    super(noop);
+    this.#err = err;
+  }
+
+  override then<A = Accepted, B = never>(
+    onFulfilled?: ((v: Accepted) => A | PromiseLike<A>) | null,
+    onRejected?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return Promise.reject(this.#err).then(onFulfilled, onRejected);
+  }
+}
 const RESOLVED: Promise<void> = Promise.resolve();
 const ACCEPTED_WRITTEN: Promise<Accepted> = Promise.resolve(Object.freeze({ token: 0, acknowledged: RESOLVED }));
 
@@ -316,11 +344,16 @@ export class NodeClient extends EventEmitter {
   }
 
   /**
-   * A refused publish. The error goes to the callback, if any, and to the
-   * returned promise, which is marked handled: a caller that does not wait
-   * for it (a callback user, or a loop that does not await) must not meet an
-   * unhandled rejection, which ends a Node 20 process. A refusal for want of
-   * room (the outbox full under its policy) is also a 'drop' event (token 0).
+   * A refused publish. The error goes to the callback, if any, at once (as
+   * MQTT.js calls back its immediate errors): a loop that never yields then
+   * holds nothing per refused message, where a callback deferred to a
+   * microtask would keep every refusal (and its error) until the loop ends.
+   * It also goes to the returned promise, which rejects only for a caller that
+   * waits on it (see Refusal): a caller that does not (a callback user, or a
+   * loop that does not await) must not meet an unhandled rejection, which
+   * ends a Node 20 process. A refusal for
+   * want of room (the outbox full under the reject policy) is also a 'drop'
+   * event (token 0, reason OutboxFullRefused).
    */
   #refuse(code: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
     const err = Object.assign(new Error(publishErrorMessage(code)), { code });
@@ -328,10 +361,8 @@ export class NodeClient extends EventEmitter {
       // DroppedNewest is reported by the core itself (a Dropped event).
       this.emit('drop', { token: 0, reason: DropReason.OutboxFullRefused, text: err.message });
     }
-    if (callback) this.#later(() => callback(err));
-    const p = Promise.reject(err);
-    p.catch(noop);
-    return p;
+    callback?.(err);
+    return new Refusal(err);
   }
 
   /**
