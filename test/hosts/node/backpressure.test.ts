@@ -38,7 +38,8 @@ describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (e: unknown) => unhandled.push(e);
   beforeAll(async () => {
-    // No limit on what mosquitto queues for the subscriber, so it can count every message.
+    // No limit on what mosquitto holds for the subscriber (with max_inflight_messages 0
+    // it never drops a QoS 0 message for an online client), so it can count every one.
     m = await startMosquitto({ persistence: false, extraConfig: ['max_queued_messages 0', 'max_inflight_messages 0'] });
   });
   afterAll(async () => {
@@ -58,17 +59,28 @@ describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
     await once(sub, 'connect');
     await sub.subscribe(topic, { qos: 0 });
     const got = { n: 0, last: -1, outOfOrder: 0 };
+    let wanted = -1;
+    let arrived: () => void = () => {};
     sub.on('message', (_t: string, p: Buffer) => {
       const seq = p.readUInt32BE(0);
       if (seq <= got.last) got.outOfOrder++;
       got.last = seq;
       got.n++;
+      if (seq === wanted) arrived();
     });
-    return { sub, got };
+    /** Resolves when message `seq` has arrived (the broker may still be delivering on a busy machine). */
+    const until = (seq: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (got.last >= seq) return resolve();
+        wanted = seq;
+        const t = setTimeout(() => reject(new Error(`subscriber had ${got.n} messages, the last ${got.last}, not ${seq}`)), 30_000);
+        arrived = () => { clearTimeout(t); resolve(); };
+      });
+    return { sub, got, until };
   }
 
   it('a loop that never yields: each publish is accepted or refused through its callback and a drop event, memory stays fixed', async () => {
-    const { sub, got } = await subscriber('bp/tight');
+    const { sub, got, until } = await subscriber('bp/tight');
     const c: NodeClient = connect(m.url, { clientId: 'bp-tight', reconnectPeriod: 0, capacities: { outbox: 64 } });
     await once(c, 'connect');
     let drops = 0;
@@ -106,7 +118,7 @@ describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
     while (ok + refused < N) await new Promise((r) => setTimeout(r, 5));
     // A QoS 1 message behind them: once acknowledged, the broker has read everything before it.
     await (await c.publish('bp/tight', stamped(N), { qos: 1 })).acknowledged;
-    await new Promise((r) => setTimeout(r, 300));
+    await until(N);
     expect(refused).toBeGreaterThan(0);
     expect(drops).toBe(refused);
     expect(ok).toBeGreaterThan(0);
@@ -121,7 +133,7 @@ describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
   });
 
   it('a loop that awaits each publish is paced, never refused, and every message arrives in order', async () => {
-    const { sub, got } = await subscriber('bp/awaited');
+    const { sub, got, until } = await subscriber('bp/awaited');
     const c: NodeClient = connect(m.url, { clientId: 'bp-awaited', reconnectPeriod: 0, capacities: { outbox: 64 } });
     await once(c, 'connect');
     let drops = 0;
@@ -142,7 +154,7 @@ describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
       if ((k & 8191) === 0) peak = Math.max(peak, held() - base);
     }
     await (await c.publish('bp/awaited', stamped(N), { qos: 1 })).acknowledged;
-    await new Promise((r) => setTimeout(r, 300));
+    await until(N);
     expect(parkedSeen).toBe(true);
     expect(errors).toBe(0);
     expect(drops).toBe(0);
