@@ -84,10 +84,13 @@ async function main(): Promise<void> {
       });
       child.on('exit', (code) => reject(new Error(`worker exited (${code})`)));
     });
-    // Let the worker write its profiles and strace its summary.
+    // Without its IPC channel the worker has nothing left to do and exits
+    // normally, which is when V8 writes the profiles (a signal would lose them).
+    const exited = new Promise((r) => child.once('exit', r));
     child.disconnect();
-    child.kill('SIGINT');
-    await new Promise((r) => child.once('exit', r));
+    const timer = setTimeout(() => child.kill(), 10_000);
+    await exited;
+    clearTimeout(timer);
     console.log(JSON.stringify({ what, qos, lib, n, rate: n / (timing.ms / 1000), cpuUsPerMsg: timing.cpuUs / n, readsPerMsg: timing.readCalls / n, writesPerMsg: timing.writeCalls / n, brokerBusy: timing.brokerCpuMs / timing.ms }));
     if (flag('--strace')) console.log(readFileSync(straceOut, 'utf8'));
   } finally {

@@ -153,6 +153,8 @@ interface Waiter {
 }
 
 const noop = (): void => {};
+/** Messages in one read that make it a burst, after which the next read may wait a moment (see transport.ts). */
+const BURST_MESSAGES = 8;
 
 /**
  * What a refused publish returns: a promise that rejects with the refusal for
@@ -547,7 +549,11 @@ export class NodeClient extends EventEmitter {
       this.client.#onDeadline();
     }
 
+    /** Something was sent since onData began (see onData). */
+    wrote = false;
+
     send(bytes: Uint8Array): boolean {
+      this.wrote = true;
       const t = this.client.#transport;
       return t === null || t.write(bytes);
     }
@@ -576,10 +582,13 @@ export class NodeClient extends EventEmitter {
       c.#schedule();
     }
 
-    onData(chunk: Uint8Array, t: Transport): void {
+    onData(chunk: Uint8Array, t: Transport): boolean {
       const c = this.client;
-      if (c.#transport !== t) return;
+      if (c.#transport !== t) return false;
       c.#trace?.('receive', chunk);
+      const m = c.core.metrics;
+      const before = m[Metric.Received];
+      this.wrote = false;
       holdWrites();
       try {
         c.core.receive(chunk, c.#now());
@@ -588,6 +597,9 @@ export class NodeClient extends EventEmitter {
       }
       if (c.#parked) c.#retryParked();
       c.#schedule();
+      // A burst the broker waits for nothing on: several messages, no answer
+      // written, none of ours in flight (whose acks would come in the next read).
+      return m[Metric.Received] - before >= BURST_MESSAGES && !this.wrote && c.core.session.inflight === 0;
     }
 
     onDrain(t: Transport): void {
@@ -613,6 +625,7 @@ export class NodeClient extends EventEmitter {
   /** #Link for a client with a trace: every chunk written goes past it first. */
   static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
     override send(bytes: Uint8Array): boolean {
+      this.wrote = true;
       const c = this.client;
       c.#trace!('send', bytes);
       const t = c.#transport;
