@@ -45,7 +45,7 @@ import { PacketDecoder, DECODE_PACKET } from '../../modules/mqtt/decode.js';
 import { PacketType, type Packet, type Properties, type QoS } from '../../modules/mqtt/types.js';
 import { publishErrorMessage, PublishError } from '../../modules/session/client.js';
 import type { Capacities } from '../../modules/session/session-state.js';
-import type { SnapshotStore } from '../../modules/session/ports.js';
+import { DropReason, type SnapshotStore } from '../../modules/session/ports.js';
 import { topicMatches } from '../../modules/mqtt/topic-match.js';
 
 /**
@@ -530,7 +530,9 @@ async function runPub(o: PubOptions): Promise<number> {
     warnedDowngrade = true;
     process.stderr.write('Warning: the broker acknowledged a QoS 2 message with PUBACK: it has no QoS 2 and took it at QoS 1 (at least once, not exactly once).\n');
   });
-  c.client.on('drop', (d: { token: number; text: string }) => {
+  c.client.on('drop', (d: { token: number; reason: number; text: string }) => {
+    // A refusal for a full outbox is retried by publishOne: not a lost message.
+    if (d.reason === DropReason.OutboxFullRefused) return;
     if (!o.quiet) process.stderr.write(`Warning: Publish ${d.token} failed: ${d.text}.\n`);
   });
   // The line position must be anchored to the restored session before anything is published.

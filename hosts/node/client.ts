@@ -5,8 +5,8 @@
 
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { DormouseClient, publishErrorMessage, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
-import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest } from '../../modules/session/ports.js';
+import { DormouseClient, publishErrorMessage, PublishError, type ClientOptions, SessionLostPolicy, Metric } from '../../modules/session/client.js';
+import { ClientEvent, DropReason, OutboxPolicy, type AuthenticationOptions, type ClientHooks, type SnapshotStore, type SubscribeRequest, type PublishOptions as CorePublishOptions } from '../../modules/session/ports.js';
 import { RestoreStatus } from '../../modules/session/snapshot.js';
 import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
@@ -153,6 +153,7 @@ export function dropReasonText(reason: DropReason): string {
   switch (reason) {
     case DropReason.OutboxFullOldest: return 'outbox full, oldest dropped';
     case DropReason.OutboxFullNewest: return 'outbox full, newest dropped';
+    case DropReason.OutboxFullRefused: return 'outbox full, refused';
     case DropReason.Expired: return 'message expired before it could be sent';
     case DropReason.RefusedByServer: return 'refused by the server';
     case DropReason.SessionLostDiscarded: return 'the broker lost the session (discard policy)';
@@ -161,12 +162,52 @@ export function dropReasonText(reason: DropReason): string {
   }
 }
 
+/** A publish waiting for room in the outbox (see NodeClient's #park). */
+interface Parked {
+  topic: string;
+  payload: Uint8Array;
+  opts: CorePublishOptions;
+  callback: ((err?: Error) => void) | undefined;
+  resolve: (a: Accepted) => void;
+  reject: (e: Error) => void;
+}
+
 interface Waiter {
   resolve: (v: number) => void;
   reject: (e: Error) => void;
 }
 
 const noop = (): void => {};
+/** Messages in one read that make it a burst, after which the next read may wait a moment (see transport.ts). */
+const BURST_MESSAGES = 8;
+
+/**
+ * What a refused publish returns: a promise that rejects with the refusal for
+ * whoever waits on it (await, then, catch, finally, Promise.all) and is never
+ * an unhandled rejection when nobody does. Promise.reject(err).catch(noop)
+ * would do the same, but its reaction job waits in the microtask queue, so a
+ * loop that never yields would hold every refusal until it ends; this holds
+ * nothing once the caller lets it go.
+ */
+class Refusal extends Promise<Accepted> {
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  readonly #err: Error;
+
+  constructor(err: Error) {
+    super(noop);
+    this.#err = err;
+  }
+
+  override then<A = Accepted, B = never>(
+    onFulfilled?: ((v: Accepted) => A | PromiseLike<A>) | null,
+    onRejected?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return Promise.reject(this.#err).then(onFulfilled, onRejected);
+  }
+}
 const RESOLVED: Promise<void> = Promise.resolve();
 const ACCEPTED_WRITTEN: Promise<Accepted> = Promise.resolve(Object.freeze({ token: 0, acknowledged: RESOLVED }));
 
@@ -265,6 +306,8 @@ export class NodeClient extends EventEmitter {
   #opened = false;
   /** TLS: the last connection resumed an earlier session (abbreviated handshake). */
   tlsResumed = false;
+  /** The one publish waiting for room while the socket is backed up (see #park). */
+  #parked: Parked | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -393,20 +436,23 @@ export class NodeClient extends EventEmitter {
    * MQTT.js-style callback: called on acknowledgement (or error).
    */
   publish(topic: string, message: string | Uint8Array, opts: PublishOptions = {}, callback?: (err?: Error) => void): Promise<Accepted> {
-    if (this.#fatal) return this.#refuse(callback);
+    if (this.#fatal) return this.#refuseFailed(callback);
     const payload = typeof message === 'string' ? Buffer.from(message) : message;
-    const qos = opts.qos ?? 0;
     // Without properties the caller's options are already the core's shape: no copy per message.
     const coreOpts = opts.properties
-      ? { qos, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
+      ? { qos: opts.qos ?? 0, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
       : opts;
-    const token = this.core.publish(topic, payload, coreOpts, this.#now());
+    // One message at a time may wait for room (see #park); while it waits, the
+    // ones behind it are refused, so acceptance order stays publish order.
+    const token = this.#parked ? PublishError.OutboxFull : this.core.publish(topic, payload, coreOpts, this.#now());
     this.#schedule();
-    if (token < 0) {
-      const err = new Error(publishErrorMessage(token));
-      callback?.(err);
-      return Promise.reject(err);
-    }
+    if (token >= 0) return this.#accepted(token, opts.qos ?? 0, callback);
+    if (token === PublishError.OutboxFull && !this.#parked && this.core.backedUp) return this.#park(topic, payload, coreOpts, callback);
+    return this.#refuse(token, callback);
+  }
+
+  /** The promise and callback of a message the core accepted (token >= 0). */
+  #accepted(token: number, qos: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
     if (token === 0 || qos === 0) {
       if (callback) this.#later(callback);
       return token === 0 ? ACCEPTED_WRITTEN : Promise.resolve({ token, acknowledged: RESOLVED });
@@ -414,6 +460,58 @@ export class NodeClient extends EventEmitter {
     const pending = new PendingAck(token, callback);
     (this.#acks ??= new TokenTable(this.core.session.recordSlots)).set(token, pending);
     return Promise.resolve(pending);
+  }
+
+  /**
+   * A refused publish. The error goes to the callback, if any, at once (as
+   * MQTT.js calls back its immediate errors): a loop that never yields then
+   * holds nothing per refused message, where a callback deferred to a
+   * microtask would keep every refusal (and its error) until the loop ends.
+   * It also goes to the returned promise, which rejects only for a caller that
+   * waits on it (see Refusal): a caller that does not (a callback user, or a
+   * loop that does not await) must not meet an unhandled rejection, which
+   * ends a Node 20 process. A refusal for
+   * want of room (the outbox full under the reject policy) is also a 'drop'
+   * event (token 0, reason OutboxFullRefused).
+   */
+  #refuse(code: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
+    const err = Object.assign(new Error(publishErrorMessage(code)), { code });
+    if (code === PublishError.OutboxFull) {
+      // DroppedNewest is reported by the core itself (a Dropped event).
+      this.emit('drop', { token: 0, reason: DropReason.OutboxFullRefused, text: err.message });
+    }
+    callback?.(err);
+    return new Refusal(err);
+  }
+
+  /**
+   * The outbox is full because the socket is backed up: the first such
+   * publish waits for room (the payload copied: the caller may reuse its
+   * buffer) and is accepted when the socket drains, so a caller that awaits
+   * each publish is paced instead of refused. At most one waits, so memory
+   * stays fixed whatever the caller does.
+   */
+  #park(topic: string, payload: Uint8Array, opts: PublishOptions | CorePublishOptions, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
+    const p = new Promise<Accepted>((resolve, reject) => {
+      this.#parked = { topic, payload: Uint8Array.prototype.slice.call(payload), opts, callback, resolve, reject };
+    });
+    // As #refuse: should it be refused in the end, a caller that does not wait must not crash.
+    p.catch(noop);
+    return p;
+  }
+
+  /** Try the waiting publish again (room may have come: a drain, acks, a drop, a lost connection). */
+  #retryParked(): void {
+    const w = this.#parked;
+    if (!w) return;
+    const token = this.core.publish(w.topic, w.payload, w.opts, this.#now());
+    if (token === PublishError.OutboxFull && this.core.backedUp) return;
+    this.#parked = null;
+    if (token >= 0) {
+      this.#accepted(token, w.opts.qos ?? 0, w.callback).then(w.resolve);
+    } else {
+      this.#refuse(token, w.callback).catch(w.reject);
+    }
   }
 
   /** Publish and wait for the acknowledgement (MQTT.js 5's publishAsync). */
@@ -438,7 +536,7 @@ export class NodeClient extends EventEmitter {
       callback = opts;
       opts = {};
     }
-    if (this.#fatal) return this.#refuse(callback);
+    if (this.#fatal) return this.#refuseFailed(callback);
     const o = opts;
     const req = (t: string, x: SubscribeOptions): SubscribeRequest => ({
       topic: t,
@@ -471,7 +569,7 @@ export class NodeClient extends EventEmitter {
     callback?: (err?: Error | null, result?: Unsubscribed[]) => void,
   ): Promise<Unsubscribed[]> {
     if (typeof opts === 'function') callback = opts;
-    if (this.#fatal) return this.#refuse(callback);
+    if (this.#fatal) return this.#refuseFailed(callback);
     const list = typeof topic === 'string' ? [topic] : topic;
     const all = this.#subCall(list, (this.#unsubs ??= new Map()), () => this.core.unsubscribeMany(list, this.#now()))
       .then((codes) => codes.map((reasonCode, k) => ({ topic: list[k], reasonCode })));
@@ -532,7 +630,7 @@ export class NodeClient extends EventEmitter {
   }
 
   /** A call on a client that failed to start: its callback and promise get why. */
-  #refuse<T>(callback: ((err: Error) => void) | undefined): Promise<T> {
+  #refuseFailed<T>(callback: ((err: Error) => void) | undefined): Promise<T> {
     const err = this.#fatal!;
     if (callback) queueMicrotask(() => callback(err));
     const p = Promise.reject(err);
@@ -549,6 +647,8 @@ export class NodeClient extends EventEmitter {
     this.#ended = true;
     const done = new Promise<void>((resolve) => (this.#ending ??= []).push(resolve));
     this.core.end(this.#now());
+    // A publish waiting for room goes into the outbox (kept for the next session) or is refused now.
+    if (this.#parked) this.#retryParked();
     if (force) this.#transport?.destroy();
     this.#clearTimer();
     if (!this.#transport) this.#finishEnd();
@@ -582,8 +682,13 @@ export class NodeClient extends EventEmitter {
       this.client.#onDeadline();
     }
 
-    send(bytes: Uint8Array): void {
-      this.client.#transport?.write(bytes);
+    /** Something was sent since onData began (see onData). */
+    wrote = false;
+
+    send(bytes: Uint8Array): boolean {
+      this.wrote = true;
+      const t = this.client.#transport;
+      return t === null || t.write(bytes);
     }
 
     open(): void {
@@ -616,16 +721,31 @@ export class NodeClient extends EventEmitter {
       c.#schedule();
     }
 
-    onData(chunk: Uint8Array, t: Transport): void {
+    onData(chunk: Uint8Array, t: Transport): boolean {
       const c = this.client;
-      if (c.#transport !== t) return;
+      if (c.#transport !== t) return false;
       c.#trace?.('receive', chunk);
+      const m = c.core.metrics;
+      const before = m[Metric.Received];
+      this.wrote = false;
       holdWrites();
       try {
         c.core.receive(chunk, c.#now());
       } finally {
         releaseWrites();
       }
+      if (c.#parked) c.#retryParked();
+      c.#schedule();
+      // A burst the broker waits for nothing on: several messages, no answer
+      // written, none of ours in flight (whose acks would come in the next read).
+      return m[Metric.Received] - before >= BURST_MESSAGES && !this.wrote && c.core.session.inflight === 0;
+    }
+
+    onDrain(t: Transport): void {
+      const c = this.client;
+      if (c.#transport !== t) return;
+      c.core.writable(c.#now());
+      if (c.#parked) c.#retryParked();
       c.#schedule();
     }
 
@@ -645,6 +765,7 @@ export class NodeClient extends EventEmitter {
         c.#error(Object.assign(new Error('the server closed the connection before CONNACK'), { code: 'ECONNCLOSED' }));
       }
       c.core.transportClosed(c.#now(), err !== undefined);
+      if (c.#parked) c.#retryParked();
       c.#schedule();
       if (c.#ended) c.#finishEnd();
     }
@@ -661,10 +782,12 @@ export class NodeClient extends EventEmitter {
 
   /** #Link for a client with a trace: every chunk written goes past it first. */
   static readonly #TracingLink = class TracingLink extends NodeClient.#Link {
-    override send(bytes: Uint8Array): void {
+    override send(bytes: Uint8Array): boolean {
+      this.wrote = true;
       const c = this.client;
       c.#trace!('send', bytes);
-      c.#transport?.write(bytes);
+      const t = c.#transport;
+      return t === null || t.write(bytes);
     }
   };
 
@@ -923,6 +1046,7 @@ export class NodeClient extends EventEmitter {
   #onDeadline(): void {
     this.#timerAt = Infinity;
     this.core.tick(this.#now());
+    if (this.#parked) this.#retryParked();
     this.#schedule();
   }
 

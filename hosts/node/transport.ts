@@ -15,8 +15,12 @@ export interface TransportHandlers {
   // serve a client's successive transports and tell a stale one apart.
   /** The connection (and TLS handshake / WebSocket upgrade) is complete. */
   onOpen(t: Transport): void;
-  /** Bytes arrived. The view is valid only during the call (TCP reads into one buffer, reused). */
-  onData(chunk: Uint8Array, t: Transport): void;
+  /**
+   * Bytes arrived. The view is valid only during the call (TCP reads into one buffer, reused).
+   * true: this was a burst that needs no answer soon (see SocketTransport's read
+   * coalescing); the next read may wait a moment so that it finds more.
+   */
+  onData(chunk: Uint8Array, t: Transport): boolean | void;
   /**
    * Called exactly once per openTransport() call, including after a local
    * close()/destroy() (err undefined then) and after a failed connect.
@@ -223,6 +227,8 @@ class SocketTransport implements Transport {
   #pendingSession: Buffer | null = null;
   /** TLS with tlsSessionIdOnly: check a full handshake's certificate here. */
   #verifyFullHandshake = false;
+  /** Set while reading waits after a burst (see #onRead). */
+  #coalesceTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers) {
     this.#h = h;
@@ -354,8 +360,22 @@ class SocketTransport implements Transport {
 
   static #onRead(this: OwnedSocket, n: number, buf: Uint8Array): boolean {
     const t = this[OWNER];
-    if (!t.#done) t.#h.onData(buf.subarray(0, n), t);
-    return true;
+    if (t.#done || t.#h.onData(buf.subarray(0, n), t) !== true) return true;
+    // Read coalescing. A stream of messages that needs no answer (QoS 0, no
+    // acks owed or awaited) arrives one small write of the broker's at a time;
+    // a reader faster than the broker wakes and reads for every few messages,
+    // and each wake-up costs both processes more than the messages. After such
+    // a burst, the next read waits READ_COALESCE_MS (returning false pauses
+    // the socket), and finds a socket-full. A lone message, or any read that
+    // was answered, is followed by an immediate read as before: no latency
+    // added when the link is quiet or a round trip waits on us.
+    t.#coalesceTimer = setTimeout(SocketTransport.#resume, READ_COALESCE_MS, t);
+    return false;
+  }
+
+  static #resume(t: SocketTransport): void {
+    t.#coalesceTimer = undefined;
+    if (!t.#done && !t.#socket.destroyed) t.#socket.resume();
   }
 
   static #onDrain(this: OwnedSocket): void {
@@ -371,6 +391,8 @@ class SocketTransport implements Transport {
   static #onClose(this: OwnedSocket): void {
     const t = this[OWNER];
     t.#stopTimer();
+    if (t.#coalesceTimer) clearTimeout(t.#coalesceTimer);
+    t.#coalesceTimer = undefined;
     if (t.#done) return;
     t.#done = true;
     t.#h.onClose(t.#failure, t);
@@ -430,6 +452,9 @@ export function releaseWrites(): void {
 function flushFromCheckPhase(): void {
   setImmediate(flushStaged);
 }
+
+/** How long the next read waits after a burst that needed no answer (see SocketTransport's #onRead). */
+const READ_COALESCE_MS = 1;
 
 let sharedReadBuffer: Uint8Array | null = null;
 

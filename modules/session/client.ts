@@ -160,6 +160,8 @@ const enum Flag {
   PieceSkip = 1024,
   /** The large message under way is a QoS 2 one whose id was stored at its head: forget it if the connection ends first. */
   PieceOpen = 2048,
+  /** The host's send hook returned false: hold new packets in the outbox until writable(). */
+  Backed = 4096,
 }
 
 /** What to do with an incoming QoS 2 PUBLISH (#acceptQos2). */
@@ -468,6 +470,7 @@ export class DormouseClient {
     this.#dirty = true;
     this.#flush();
     this.state = ConnState.Idle;
+    this.#flags &= ~Flag.Backed;
     this.#pingDeadline = -1;
     if (wasLive) {
       this.#hooks.close();
@@ -481,7 +484,7 @@ export class DormouseClient {
     if (this.state !== ConnState.Opening) return;
     this.state = ConnState.Connecting;
     this.#decoder.reset();
-    this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack);
+    this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack | Flag.Backed);
     const s = this.session;
     const properties = this.#connectExtra?.properties;
     if (properties) {
@@ -525,6 +528,25 @@ export class DormouseClient {
     // CONNACK, repeatedly, it is how a 3.1.1 broker shows a takeover (mosquitto
     // closes the older connection cleanly). Resets are the network's: not kicks.
     this.#lost(now, false, this.state === ConnState.Connected && !failed ? LossKind.ServerClosed : LossKind.Failed);
+  }
+
+  /**
+   * The transport has drained after its send hook returned false: send what
+   * waits in the outbox (QoS 0 included) while the window and the link allow.
+   */
+  writable(now: number): void {
+    this.#callNow = now;
+    if ((this.#flags & Flag.Backed) === 0) return;
+    this.#flags &= ~Flag.Backed;
+    if (this.state !== ConnState.Connected || this.session.queued === 0) return;
+    this.#pump(now);
+    this.#checkSleepReady();
+    this.#flush(true);
+  }
+
+  /** The host's send hook said the link is backed up and writable() has not come yet. */
+  get backedUp(): boolean {
+    return (this.#flags & Flag.Backed) !== 0;
   }
 
   /** Bytes from the transport. */
@@ -666,8 +688,9 @@ export class DormouseClient {
     const s = this.session;
     const t = this.#now(now);
     const connected = this.state === ConnState.Connected;
-    // QoS 0 with nothing waiting ahead of it goes straight out: no record needed.
-    if (qos === 0 && connected && s.queued === 0) {
+    const backed = (this.#flags & Flag.Backed) !== 0;
+    // QoS 0 with nothing waiting ahead of it, on a link that takes more, goes straight out: no record needed.
+    if (qos === 0 && connected && s.queued === 0 && !backed) {
       this.#reserve(length);
       this.#outLen += encodePublish(this.#out, this.#outLen, this.version, topic, payload, 0, retain, false, 0, props);
       this.metrics[Metric.Sent]++;
@@ -675,7 +698,7 @@ export class DormouseClient {
       return 0;
     }
     if (length > s.caps.storeBytes) return PublishError.PacketTooLarge;
-    const willQueue = !connected || s.queued > 0 || s.inflight >= this.#window();
+    const willQueue = !connected || backed || s.queued > 0 || s.inflight >= this.#window();
     if (this.#outboxPolicy === OutboxPolicy.Conflate && s.queued > 0 && !this.#conflate(topic, length, willQueue)) {
       return PublishError.OutboxFull;
     }
@@ -1290,7 +1313,7 @@ export class DormouseClient {
         this.#out[this.#outLen++] = 0;
         this.#flush();
       }
-      return this.#lost(now, true, false, 0x95);
+      return this.#lost(now, true, LossKind.Failed, 0x95);
     }
     if (p.pieceOffset + (p.payloadEnd - p.payloadStart) !== p.payloadLength) return;
     this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
@@ -1309,7 +1332,7 @@ export class DormouseClient {
     const s = this.session;
     const sec = Math.floor(this.#now(now) / 1000);
     let i = s.first;
-    while (s.queued > 0) {
+    while (s.queued > 0 && (this.#flags & Flag.Backed) === 0) {
       const end = s.first + s.span;
       while (i < end && s.state(i) !== RecordState.Queued) i++;
       if (i >= end) break;
@@ -1606,7 +1629,7 @@ export class DormouseClient {
     if (this.state >= ConnState.Connecting) {
       this.#lastSentAt = this.#callNow;
       if (!reuseView) {
-        this.#hooks.send(this.#out.subarray(at, at + n));
+        if (this.#hooks.send(this.#out.subarray(at, at + n)) === false) this.#flags |= Flag.Backed;
         return;
       }
       let view = this.#sendView;
@@ -1621,13 +1644,13 @@ export class DormouseClient {
           // batch of acks): its view is not kept, so an idle client holds none.
           this.#missB = this.#missA;
           this.#missA = n;
-          this.#hooks.send(this.#out.subarray(at, at + n));
+          if (this.#hooks.send(this.#out.subarray(at, at + n)) === false) this.#flags |= Flag.Backed;
           return;
         }
         this.#sendViewOlder = this.#sendView;
         this.#sendView = view;
       }
-      this.#hooks.send(view);
+      if (this.#hooks.send(view) === false) this.#flags |= Flag.Backed;
     }
   }
 
@@ -1680,7 +1703,7 @@ export class DormouseClient {
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, kind: LossKind, reason = 0): void {
     this.#outLen = this.#outAt;
-    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
+    this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating | Flag.Backed);
     this.#resetInput();
     this.#pingDeadline = -1;
     const s = this.session;

@@ -102,6 +102,8 @@ export const enum DropReason {
   SessionLostDiscarded = 5,
   /** A newer message on the same topic replaced it in the outbox (OutboxPolicy.Conflate). */
   Superseded = 6,
+  /** The outbox was full under the reject policy and publish refused the new message (reported by hosts, token 0). */
+  OutboxFullRefused = 7,
 }
 
 export const enum OutboxPolicy {
@@ -119,8 +121,14 @@ export const enum OutboxPolicy {
 }
 
 export interface ClientHooks {
-  /** Write these bytes to the transport. The view is valid only during the call. */
-  send(bytes: Uint8Array): void;
+  /**
+   * Write these bytes to the transport. The view is valid only during the call.
+   * Return false when the transport is backed up (its buffer is past its limit;
+   * the bytes are still taken): the core then sends nothing new, QoS 0 messages
+   * included, and keeps them in the bounded outbox until `writable(now)`.
+   * A host without back-pressure returns nothing.
+   */
+  send(bytes: Uint8Array): boolean | void;
   /** Open the transport; answer with core.transportOpened(now) or core.transportClosed(now). */
   open(): void;
   /** Close the transport (the core already considers it closed). */

@@ -21,7 +21,7 @@ function pieceRig(options: Partial<ClientOptions> = {}, withPieces = true, store
   const client = new DormouseClient(
     { clientId: 'dev1', keepalive: 60, receiveBufferSize: 128, ...options },
     {
-      send: (b) => writes.push(hex(b)),
+      send: (b) => { writes.push(hex(b)); },
       open: () => {},
       close: () => {},
       message: (p) => messages.push({ type: p.type, topic: p.topic, qos: p.qos, dup: p.dup, retain: p.retain, packetId: p.packetId, payload: p.payload.slice() }),
@@ -221,7 +221,7 @@ describe('the application may refuse a large message', () => {
     let closed = 0;
     const client = new DormouseClient(
       { clientId: 'dev1', protocolVersion: 5, clean: true, receiveBufferSize: 128 },
-      { send: (b) => writes.push(hex(b)), open: () => {}, close: () => closed++, message: () => {}, piece: () => false, event: () => {} },
+      { send: (b) => { writes.push(hex(b)); }, open: () => {}, close: () => closed++, message: () => {}, piece: () => false, event: () => {} },
     );
     client.start(0);
     client.transportOpened(0);

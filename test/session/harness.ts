@@ -23,6 +23,8 @@ export function rig(options: Partial<ClientOptions> = {}, store: SnapshotStore |
   const r = {
     opened: 0,
     closed: 0,
+    /** While true, the send hook answers false: the link is backed up. */
+    backed: false,
     writes,
     events,
     messages,
@@ -45,7 +47,10 @@ export function rig(options: Partial<ClientOptions> = {}, store: SnapshotStore |
   r.client = new DormouseClient(
     { clientId: 'dev1', keepalive: 60, ...options },
     {
-      send: (b) => writes.push(hex(b)),
+      send: (b) => {
+        writes.push(hex(b));
+        return !r.backed;
+      },
       open: () => r.opened++,
       close: () => r.closed++,
       message: (p: PublishPacket) =>

@@ -1,0 +1,103 @@
+// One bench:e2e scenario, one library, in a worker process that runs under
+// strace -c -f and/or with V8's --cpu-prof / --heap-prof, to see where a
+// client's time and system calls go (issue 14):
+//   node --import tsx bench/e2e-profile.ts publish|drain QOS ours|peer [--n N] [--strace] [--cpu-prof] [--heap-prof] [--out DIR]
+// Prints the worker's Timing (as bench:e2e measures it) and, with --strace,
+// the strace summary of the worker process (all its threads).
+// The same worker, broker settings, bundle and driver as bench/e2e.ts.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '../hosts/node/client.js';
+import { startMosquitto, type MosquittoHandle } from '../sim/brokers.js';
+import { bundle } from './bundle.js';
+import { drive } from './e2e-driver.js';
+import type { Command, Lib, Timing } from './e2e-worker.js';
+
+const argv = process.argv.slice(2);
+const [what, qosArg, libArg] = argv;
+const flag = (f: string) => argv.includes(f);
+const opt = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+if ((what !== 'publish' && what !== 'drain') || !['0', '1', '2'].includes(qosArg ?? '') || (libArg !== 'ours' && libArg !== 'peer')) {
+  console.error('usage: bench/e2e-profile.ts publish|drain 0|1|2 ours|peer [--n N] [--strace] [--cpu-prof] [--heap-prof] [--out DIR]');
+  process.exit(2);
+}
+const qos = Number(qosArg) as 0 | 1 | 2;
+const lib = libArg as Lib;
+const n = Number(opt('--n') ?? (what === 'publish' ? [150_000, 40_000, 25_000][qos] : [50_000, 30_000, 10_000][qos]));
+const out = path.resolve(opt('--out') ?? '.tmp/profile');
+mkdirSync(out, { recursive: true });
+
+/** The broker's process id, found by its config file (as bench/e2e.ts). */
+function pidOf(m: MosquittoHandle): number | null {
+  const conf = `${m.dir}/mosquitto.conf`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(d);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+async function main(): Promise<void> {
+  const mosq = await startMosquitto({ persistence: false, extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true'] });
+  const host = await bundle('hosts/node/client.ts');
+  try {
+    const brokerPid = pidOf(mosq);
+    let command: Command;
+    if (what === 'drain') {
+      const clientId = `profile-${lib}-q${qos}`;
+      const topic = `profile/${lib}/q${qos}`;
+      const c = connect(mosq.url, { clientId, clean: false, reconnectPeriod: 0 });
+      await c.subscribe(topic, { qos });
+      await c.end();
+      const f = connect(mosq.url, { clientId: `filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: 20, outbox: 4, storeBytes: 4096 } });
+      await new Promise((r) => f.once('connect', r));
+      const payload = Buffer.alloc(16, 0x62);
+      await drive(n, 20, (done) => void f.publish(topic, payload, { qos }, done));
+      await (await f.publish(topic + '/sentinel', payload, { qos: 1 })).acknowledged;
+      await f.end();
+      command = { cmd: 'drain', lib, url: mosq.url, clientId, n, brokerPid };
+    } else {
+      command = { cmd: 'publish', lib, url: mosq.url, qos, n, warm: 5000, window: 20, payloadBytes: 16, brokerPid };
+    }
+    const node = [
+      '--expose-gc',
+      ...(flag('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${out}`] : []),
+      ...(flag('--heap-prof') ? ['--heap-prof', `--heap-prof-dir=${out}`] : []),
+      '--import', 'tsx', fileURLToPath(new URL('./e2e-worker.ts', import.meta.url)),
+    ];
+    const straceOut = path.join(out, `strace-${what}-q${qos}-${lib}.txt`);
+    const [cmd, args] = flag('--strace') ? ['strace', ['-f', '-c', '-o', straceOut, process.execPath, ...node]] : [process.execPath, node];
+    const child = spawn(cmd as string, args as string[], {
+      env: { ...process.env, DORMOUSE_E2E_PRELOAD: lib, DORMOUSE_E2E_BUNDLE: host.url },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const timing = await new Promise<Timing>((resolve, reject) => {
+      child.on('message', (m: { ready?: boolean; ok?: boolean; result?: Timing; error?: string }) => {
+        if (m.ready) child.send({ id: 1, command });
+        else if (m.ok) resolve(m.result!);
+        else reject(new Error(m.error));
+      });
+      child.on('exit', (code) => reject(new Error(`worker exited (${code})`)));
+    });
+    // Without its IPC channel the worker has nothing left to do and exits
+    // normally, which is when V8 writes the profiles (a signal would lose them).
+    const exited = new Promise((r) => child.once('exit', r));
+    child.disconnect();
+    const timer = setTimeout(() => child.kill(), 10_000);
+    await exited;
+    clearTimeout(timer);
+    console.log(JSON.stringify({ what, qos, lib, n, rate: n / (timing.ms / 1000), cpuUsPerMsg: timing.cpuUs / n, readsPerMsg: timing.readCalls / n, writesPerMsg: timing.writeCalls / n, brokerBusy: timing.brokerCpuMs / timing.ms }));
+    if (flag('--strace')) console.log(readFileSync(straceOut, 'utf8'));
+  } finally {
+    host.dispose();
+    await mosq.dispose();
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,183 @@
+// QoS 0 back-pressure on the Node host against mosquitto (issue 12 items 6
+// and 7): a publisher that never yields and one that awaits each publish;
+// memory stays fixed, every callback fires, nothing crashes; a refused
+// publish with a callback leaves no unhandled rejection.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { connect, type NodeClient } from '../../../hosts/node/client.js';
+import { DropReason } from '../../../modules/session/ports.js';
+import { startMosquitto, describeMosquitto, type MosquittoHandle } from '../../support/brokers.js';
+
+const once = <T extends unknown[]>(em: { once(e: string, f: (...a: T) => void): unknown }, ev: string) =>
+  new Promise<T>((resolve) => em.once(ev, (...a: T) => resolve(a)));
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** Heap plus ArrayBuffers after a full collection: what is still held. */
+function held(): number {
+  gc();
+  const u = process.memoryUsage();
+  return u.heapUsed + u.arrayBuffers;
+}
+
+/**
+ * One 256-byte payload, reused, carrying a sequence number in its first four
+ * bytes: publish copies what it takes, so the caller may write the next one
+ * at once (and the test makes no garbage of its own per message).
+ */
+const PAYLOAD = Buffer.alloc(256, 0x61);
+function stamped(seq: number): Buffer {
+  PAYLOAD.writeUInt32BE(seq, 0);
+  return PAYLOAD;
+}
+
+describeMosquitto('QoS 0 back-pressure on mosquitto', () => {
+  let m: MosquittoHandle;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  beforeAll(async () => {
+    // No limit on what mosquitto holds for the subscriber (with max_inflight_messages 0
+    // it never drops a QoS 0 message for an online client), so it can count every one.
+    m = await startMosquitto({ persistence: false, extraConfig: ['max_queued_messages 0', 'max_inflight_messages 0'] });
+  });
+  afterAll(async () => {
+    await m?.dispose();
+  });
+  beforeEach(() => {
+    unhandled.length = 0;
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled);
+  });
+
+  /** A subscriber that checks the sequence numbers arrive in order and counts them. */
+  async function subscriber(topic: string) {
+    const sub = connect(m.url, { clientId: `bp-sub-${topic}`, reconnectPeriod: 0 });
+    await once(sub, 'connect');
+    await sub.subscribe(topic, { qos: 0 });
+    const got = { n: 0, last: -1, outOfOrder: 0 };
+    let wanted = -1;
+    let arrived: () => void = () => {};
+    sub.on('message', (_t: string, p: Buffer) => {
+      const seq = p.readUInt32BE(0);
+      if (seq <= got.last) got.outOfOrder++;
+      got.last = seq;
+      got.n++;
+      if (seq === wanted) arrived();
+    });
+    /** Resolves when message `seq` has arrived (the broker may still be delivering on a busy machine). */
+    const until = (seq: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (got.last >= seq) return resolve();
+        wanted = seq;
+        const t = setTimeout(() => reject(new Error(`subscriber had ${got.n} messages, the last ${got.last}, not ${seq}`)), 30_000);
+        arrived = () => { clearTimeout(t); resolve(); };
+      });
+    return { sub, got, until };
+  }
+
+  it('a loop that never yields: each publish is accepted or refused through its callback and a drop event, memory stays fixed', async () => {
+    const { sub, got, until } = await subscriber('bp/tight');
+    const c: NodeClient = connect(m.url, { clientId: 'bp-tight', reconnectPeriod: 0, capacities: { outbox: 64 } });
+    await once(c, 'connect');
+    let drops = 0;
+    c.on('drop', (d: { token: number; reason: number }) => {
+      if (d.reason === DropReason.OutboxFullRefused) drops++;
+    });
+    const N = 100_000;
+    let ok = 0;
+    let refused = 0;
+    let backedUp = false;
+    const accepted: number[] = [];
+    const before = held();
+    for (let k = 0; k < N; k++) {
+      // No await, and the returned promise ignored: a refusal must not become an unhandled rejection.
+      void c.publish('bp/tight', stamped(k), { qos: 0 }, (err) => {
+        if (err) refused++;
+        else {
+          ok++;
+          accepted.push(k);
+        }
+      });
+      if (c.core.backedUp) backedUp = true;
+    }
+    // The callbacks run (they were queued as microtasks), no I/O yet: what is
+    // still held now is what the client buffered for the socket. It holds at
+    // most the socket's high-water mark, a staging buffer, its outbox and one
+    // waiting message, not the 25 MB the loop published.
+    await null;
+    // All but the one waiting for room (accepted once the socket drains) have their answer.
+    expect(ok + refused).toBeGreaterThanOrEqual(N - 1);
+    const grew = held() - before;
+    expect(grew).toBeLessThan(4 * 1024 * 1024);
+    // The socket backed up (256-byte messages, far faster than mosquitto reads them).
+    expect(backedUp).toBe(true);
+    while (ok + refused < N) await new Promise((r) => setTimeout(r, 5));
+    // A QoS 1 message behind them: once acknowledged, the broker has read everything before it.
+    await (await c.publish('bp/tight', stamped(N), { qos: 1 })).acknowledged;
+    await until(N);
+    expect(refused).toBeGreaterThan(0);
+    expect(drops).toBe(refused);
+    expect(ok).toBeGreaterThan(0);
+    // Every accepted message went out, in order; the refused ones did not.
+    expect(got.outOfOrder).toBe(0);
+    expect(got.n).toBe(ok + 1);
+    expect(got.last).toBe(N);
+    expect(c.connected).toBe(true);
+    expect(unhandled).toEqual([]);
+    await c.end();
+    await sub.end();
+  });
+
+  it('a loop that awaits each publish is paced, never refused, and every message arrives in order', async () => {
+    const { sub, got, until } = await subscriber('bp/awaited');
+    const c: NodeClient = connect(m.url, { clientId: 'bp-awaited', reconnectPeriod: 0, capacities: { outbox: 64 } });
+    await once(c, 'connect');
+    let drops = 0;
+    c.on('drop', () => drops++);
+    let callbacks = 0;
+    let errors = 0;
+    let parkedSeen = false;
+    const N = 40_000;
+    let peak = 0;
+    const base = held();
+    for (let k = 0; k < N; k++) {
+      const p = c.publish('bp/awaited', stamped(k), { qos: 0 }, (err) => {
+        callbacks++;
+        if (err) errors++;
+      });
+      if (c.core.backedUp) parkedSeen = true;
+      await p;
+      if ((k & 8191) === 0) peak = Math.max(peak, held() - base);
+    }
+    await (await c.publish('bp/awaited', stamped(N), { qos: 1 })).acknowledged;
+    await until(N);
+    expect(parkedSeen).toBe(true);
+    expect(errors).toBe(0);
+    expect(drops).toBe(0);
+    expect(callbacks).toBe(N);
+    expect(got.outOfOrder).toBe(0);
+    expect(got.n).toBe(N + 1);
+    expect(peak).toBeLessThan(4 * 1024 * 1024);
+    expect(unhandled).toEqual([]);
+    await c.end();
+    await sub.end();
+  });
+
+  it('a refused publish with a callback reports to the callback and leaves no unhandled rejection (issue 12 item 7)', async () => {
+    const c: NodeClient = connect(m.url, { clientId: 'bp-refused', reconnectPeriod: 0 });
+    await once(c, 'connect');
+    const errs: Error[] = [];
+    // A wildcard in a topic name is invalid: refused at once.
+    const p = c.publish('bp/#', 'x', { qos: 1 }, (err) => { if (err) errs.push(err); });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(errs.map((e) => e.message)).toEqual([expect.stringMatching(/invalid publish/)]);
+    expect(unhandled).toEqual([]);
+    // A caller that does wait still sees the refusal.
+    await expect(p).rejects.toThrow(/invalid publish/);
+    await c.end();
+  });
+});
