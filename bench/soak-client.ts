@@ -88,7 +88,10 @@ const client = connect(url, {
   // found in about two keepalives, not minutes.
   keepalive: 2,
   connectTimeout: 3000,
-  reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000 },
+  // Time runs fast here: every backoff is scaled from seconds to tens of ms,
+  // the takeover one too (the proxy's cuts right after CONNACK look like the
+  // kicks of a 3.1.1 takeover, as they would on such a network).
+  reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000, takeoverBaseMs: 1000, takeoverCapMs: 2000 },
   random: rand,
   // SOAK_TRACE_DIR: every packet in and out, with payloads (bench/soak-trace.ts).
   trace: process.env.SOAK_TRACE_DIR ? packetTracer(path.join(process.env.SOAK_TRACE_DIR, `trace-pub-${index}.log`), `p${index}.${incarnation}`, version) : undefined,

@@ -282,6 +282,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const timers = new Set<NodeJS.Timeout>();
   let faulting = false;
   let stopping = false;
+  /** The run is over: a publisher that exits now (killAll) is not started again. */
+  let shutDown = false;
   let brokerBusy: Promise<void> = Promise.resolve();
 
   const killAll = (): void => {
@@ -349,7 +351,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     // ---- publishers
     const startPublisher = (p: Publisher): void => {
       p.restartTimer = null;
-      if (p.done) return;
+      if (p.done || shutDown) return;
       p.killedByUs = false;
       p.ready = false;
       starts++;
@@ -623,6 +625,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     };
   } finally {
     faulting = false;
+    shutDown = true;
     for (const t of timers) clearTimeout(t);
     killAll();
     process.removeListener('exit', killAll);

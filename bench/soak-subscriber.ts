@@ -67,7 +67,10 @@ const client = useMqttJs ? null : connect(url, {
   properties: version === 5 ? { sessionExpiryInterval: 86400 } : undefined,
   keepalive: 2,
   connectTimeout: 3000,
-  reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000 },
+  // Time runs fast here: every backoff is scaled from seconds to tens of ms,
+  // the takeover one too (the proxy's cuts right after CONNACK look like the
+  // kicks of a 3.1.1 takeover, as they would on such a network).
+  reconnect: { baseMs: 50, capMs: 1000, resetAfterMs: 2000, takeoverBaseMs: 1000, takeoverCapMs: 2000 },
   // Room for far more incoming QoS 2 ids than mosquitto keeps in flight
   // (max_inflight_messages 32). A small table makes the core hold messages
   // back and reconnect: see test/soak/incoming-qos2-full.test.ts.

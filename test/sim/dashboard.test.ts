@@ -415,7 +415,7 @@ describe('the dashboard of a run', () => {
 
 describeChromium('dormouse sim --dashboard, watched after the run', () => {
   it('stays up until Ctrl-C and shows the whole run: axes with units, the outage marked, the CLI\'s peak', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/dormouse.mjs'), 'sim', 'trucks', '--devices', '200', '--duration', '600', '--dashboard', '--json', '--progress', '0'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/dormouse.mjs'), 'sim', 'trucks', '--devices', '200', '--duration', '600', '--dashboard', '--json', '--progress', '0'], {
       cwd: ROOT,
       env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'], // stdin is not a terminal: it used to close the page at once

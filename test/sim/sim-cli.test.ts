@@ -22,7 +22,7 @@ interface Run {
 /** `dormouse ARGS`, from source, stdin closed; resolves when it exits (killed after `ms`). */
 function dormouse(args: readonly string[], ms = 60_000): Promise<Run> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env: { ...process.env, DORMOUSE_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let stdout = '';
   let stderr = '';
