@@ -63,6 +63,20 @@ export interface ConnectOptions extends TransportOptions {
    * emitted at CONNACK, while the handler may still be checking that final data.
    */
   authenticate?: (step: AuthStep) => Uint8Array | string | undefined | void | Promise<Uint8Array | string | undefined | void>;
+  /**
+   * Dormouse: a message larger than receiveBufferSize.
+   * - 'assemble' (default): its pieces are joined into one Buffer and emitted as
+   *   'message', as MQTT.js does; MQTT 5 CONNECT asks for no Maximum Packet Size
+   *   unless `properties.maximumPacketSize` gives one, which then bounds it.
+   * - 'pieces': 'messagePiece' (topic, piece, offset, total, packet) events, in
+   *   order, the ack after the last; a piece at offset 0 begins a message (one
+   *   cut short by a lost connection starts over). With no 'messagePiece'
+   *   listener when one arrives, the client refuses it: an 'error' saying so,
+   *   and the connection closed (MQTT 5: DISCONNECT 0x95) without an ack.
+   * - 'refuse': as a device without pieces: MQTT 5 CONNECT asks for Maximum
+   *   Packet Size receiveBufferSize, and a larger packet closes the connection (0x95).
+   */
+  largeMessages?: 'assemble' | 'pieces' | 'refuse';
   /** Random source for the backoff jitter; Math.random by default. */
   random?: () => number;
   /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
@@ -194,6 +208,7 @@ class PendingAck implements Accepted {
  * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade',
  * 'restored' ({inflight, queued}) and 'sessionDamaged' ({keptAs}: where the
  * unreadable session's files were moved; a fresh session starts).
+ * 'messagePiece' (topic, piece, offset, total, packet; see largeMessages).
  */
 export class NodeClient extends EventEmitter {
   readonly core: DormouseClient;
@@ -229,6 +244,10 @@ export class NodeClient extends EventEmitter {
   #fatal: Error | null = null;
   /** A close before CONNACK was reported since the last CONNACK. */
   #closedEarly = false;
+  /** largeMessages 'pieces' (else 'assemble' or 'refuse'). */
+  #pieces = false;
+  /** The large message being assembled ('assemble'), null between them. */
+  #assembly: Buffer | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -279,6 +298,11 @@ export class NodeClient extends EventEmitter {
     this.#authMethod = coreOptions.authentication?.method ?? options.properties?.authenticationMethod ?? '';
     // With a trace, the hooks that wrap send; without, the plain ones: nothing added per send.
     const hooks = (this.#link = this.#trace ? new NodeClient.#TracingLink(this) : new NodeClient.#Link(this));
+    const large = options.largeMessages ?? 'assemble';
+    if (large !== 'assemble' && large !== 'pieces' && large !== 'refuse') throw new TypeError("options.largeMessages must be 'assemble', 'pieces' or 'refuse'");
+    this.#pieces = large === 'pieces';
+    // Without the hook the core refuses large messages and asks the broker for none.
+    if (large === 'refuse') (hooks as { piece?: unknown }).piece = undefined;
     this.core = new DormouseClient(coreOptions, hooks, store, options.random ?? Math.random);
     const now = this.#now();
     if (!failure) failure = this.#restore(store, now, options.sessionFile);
@@ -550,6 +574,10 @@ export class NodeClient extends EventEmitter {
       this.client.#message(p);
     }
 
+    piece(p: PublishPacket, offset: number, total: number): boolean {
+      return this.client.#piece(p as DecodedPublish, offset, total);
+    }
+
     event(kind: ClientEvent, a: number, b: number, detail?: unknown): void {
       this.client.#event(kind, a, b, detail);
     }
@@ -626,6 +654,31 @@ export class NodeClient extends EventEmitter {
     const payload = copyPayload(p);
     const topic = p.topic;
     this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+  }
+
+  #piece(p: DecodedPublish, offset: number, total: number): boolean {
+    const n = p.payloadEnd - p.payloadStart;
+    const topic = p.topic;
+    if (this.#pieces) {
+      if (this.listenerCount('messagePiece') === 0) {
+        this.#error(Object.assign(
+          new Error(`refused a ${total}-byte message on ${JSON.stringify(topic)}: it is larger than receiveBufferSize and largeMessages is 'pieces', but nothing listens for 'messagePiece'`),
+          { code: 'EMSGSIZE' },
+        ));
+        return false;
+      }
+      const piece = copyPayload(p);
+      this.emit('messagePiece', topic, piece, offset, total, { topic, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+      return true;
+    }
+    if (offset === 0) this.#assembly = Buffer.allocUnsafe(total);
+    const whole = this.#assembly!;
+    whole.set(p.bytes.subarray(p.payloadStart, p.payloadEnd), offset);
+    if (offset + n === total) {
+      this.#assembly = null;
+      this.emit('message', topic, whole, { topic, payload: whole, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+    }
+    return true;
   }
 
   #event(kind: ClientEvent, a: number, b: number, detail?: unknown): void {

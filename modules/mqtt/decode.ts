@@ -40,6 +40,21 @@ export const DECODE_PACKET = 1;
 export const DECODE_NEED_DATA = 0;
 /** next() result: the input broke the protocol; see `decoder.error`. The decoder stays failed until reset(). */
 export const DECODE_ERROR = -1;
+/**
+ * next() result (only with `pieces`): a PUBLISH larger than the buffer begins.
+ * `decoder.packet` is its DecodedPublish with the fixed header, topic, packet
+ * id and properties parsed, `payloadLength` its whole payload and no payload
+ * bytes yet; DECODE_PIECE results follow until the payload is complete.
+ */
+export const DECODE_PUBLISH_HEAD = 2;
+/**
+ * next() result (only with `pieces`): payload bytes of the large PUBLISH begun
+ * by the last DECODE_PUBLISH_HEAD, in order. `decoder.packet` is the same
+ * DecodedPublish: `payload` (bytes[payloadStart, payloadEnd)) is this piece, a
+ * view into the fed chunk, `pieceOffset` where it lies in the payload. The
+ * last piece ends at `payloadLength`.
+ */
+export const DECODE_PIECE = 3;
 
 export interface DecodeError {
   /** The reason code to close with: 0x81 Malformed Packet, 0x82 Protocol Error, 0x84 Unsupported Protocol Version, 0x95 Packet Too Large. */
@@ -62,6 +77,13 @@ export interface PacketDecoderOptions {
    */
   buffer?: Uint8Array;
   bufferOffset?: number;
+  /**
+   * Hand out a PUBLISH larger than bufferSize (up to maxPacketSize, which may
+   * then exceed bufferSize) as DECODE_PUBLISH_HEAD and DECODE_PIECE results:
+   * only its head (fixed header to properties) is buffered, and that must fit
+   * bufferSize. Any other packet larger than bufferSize is refused (0x95).
+   */
+  pieces?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -92,6 +114,10 @@ export class DecodedPublish implements PublishPacket {
   topicEnd = 0;
   payloadStart = 0;
   payloadEnd = 0;
+  /** Bytes of the whole payload: payloadEnd - payloadStart unless the message comes in pieces. */
+  payloadLength = 0;
+  /** Where `payload` lies in the whole payload: 0 unless it is a later piece. */
+  pieceOffset = 0;
   // The bytes of the last accepted topic (already validated) and its string.
   #topicBytes = new Uint8Array(64);
   #topicLength = -1;
@@ -175,6 +201,14 @@ const HEADER_FLAGS = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
 const M_PACKET_TOO_SHORT = 'Remaining Length shorter than the packet fields (1.5, 2.1.4)';
 const M_TRAILING = 'Remaining Length longer than the packet fields (2.1.4)';
 
+// Modes of a PacketDecoder: between packets (or inside one that fits the
+// buffer), gathering the head of a large PUBLISH, streaming its payload.
+const enum Large {
+  None = 0,
+  Head = 1,
+  Payload = 2,
+}
+
 export class PacketDecoder {
   /** Protocol used for every packet but CONNECT (which carries its own level). */
   version: ProtocolVersion;
@@ -186,6 +220,10 @@ export class PacketDecoder {
 
   readonly #buf: Uint8Array; // holds an incomplete packet, from #base on
   readonly #base: number;
+  readonly #size: number; // bytes of #buf from #base
+  readonly #pieces: boolean;
+  #large = Large.None;
+  #left = 0; // payload bytes of the large PUBLISH still to come
   #bufLen = 0; // bytes in #buf
   #need = 0; // total length of the packet in #buf, 0 while its header is incomplete
   #bodyOffset = 0; // length of the fixed header found by #header()
@@ -210,7 +248,9 @@ export class PacketDecoder {
     this.version = options.version;
     this.#buf = options.buffer ?? new Uint8Array(bufferSize);
     this.#base = base;
-    this.maxPacketSize = max < bufferSize ? max : bufferSize;
+    this.#size = bufferSize;
+    this.#pieces = options.pieces === true;
+    this.maxPacketSize = max < bufferSize || this.#pieces ? max : bufferSize;
   }
 
   /** Bytes of the current chunk not yet consumed plus any incomplete packet held. */
@@ -237,14 +277,22 @@ export class PacketDecoder {
     this.#pos = 0;
     this.#bufLen = 0;
     this.#need = 0;
+    this.#large = Large.None;
+    this.#left = 0;
     this.packet = null;
     this.error = null;
+  }
+
+  /** A large PUBLISH is under way (its head was handed out, not yet its last piece). */
+  get inPieces(): boolean {
+    return this.#large !== Large.None;
   }
 
   /** Decodes the next packet: DECODE_PACKET, DECODE_NEED_DATA or DECODE_ERROR. Never throws. */
   next(): number {
     if (this.error !== null) return DECODE_ERROR;
     this.packet = null;
+    if (this.#large !== Large.None) return this.#nextLarge();
     const chunk = this.#chunk;
     let pos = this.#pos;
     const end = chunk.length;
@@ -265,6 +313,13 @@ export class PacketDecoder {
         }
       }
       const need = this.#need;
+      if (need > this.#size) {
+        // A PUBLISH larger than the buffer (#header let only that through).
+        this.#bufLen = have;
+        this.#pos = pos;
+        this.#large = Large.Head;
+        return this.#nextLarge();
+      }
       let take = need - have;
       if (take > end - pos) take = end - pos;
       if (take < 64) {
@@ -285,6 +340,14 @@ export class PacketDecoder {
     if (pos >= end) return this.#consumed();
     const total = this.#header(chunk, pos, end);
     if (total < 0) return DECODE_ERROR;
+    if (total > this.#size) {
+      // Even whole in this chunk it comes out in pieces: the same message is
+      // delivered the same way however the network cuts it.
+      this.#pos = pos;
+      this.#need = total;
+      this.#large = Large.Head;
+      return this.#nextLarge();
+    }
     if (total === 0 || pos + total > end) {
       // Incomplete: keep the tail (it fits: #header checked the length).
       const n = end - pos;
@@ -312,6 +375,86 @@ export class PacketDecoder {
     return DECODE_NEED_DATA;
   }
 
+  /** The head or the next piece of a large PUBLISH (#large is not None). */
+  #nextLarge(): number {
+    const chunk = this.#chunk;
+    let pos = this.#pos;
+    const end = chunk.length;
+    if (this.#large === Large.Payload) {
+      if (pos >= end) return this.#consumed();
+      const pub = this.#publish!;
+      const left = this.#left;
+      const take = left < end - pos ? left : end - pos;
+      pub.bytes = chunk;
+      pub.payloadStart = pos;
+      pub.payloadEnd = pos + take;
+      pub.pieceOffset = pub.payloadLength - left;
+      this.#left = left - take;
+      if (left === take) this.#large = Large.None;
+      this.#pos = pos + take;
+      this.packet = pub;
+      return DECODE_PIECE;
+    }
+    // Gather the head in the buffer, as many bytes at a time as are known to belong to it.
+    const buf = this.#buf;
+    const base = this.#base;
+    let have = this.#bufLen;
+    let head: number;
+    for (;;) {
+      head = this.#headLength(buf, base, have);
+      if (head > 0) break;
+      const want = -head;
+      if (want > this.#size) {
+        return this.#fail(ReasonCode.PacketTooLarge, 'PUBLISH topic and properties larger than the receive buffer');
+      }
+      let take = want - have;
+      if (take > end - pos) take = end - pos;
+      if (take <= 0) {
+        this.#bufLen = have;
+        return this.#consumed();
+      }
+      for (let i = 0; i < take; i++) buf[base + have + i] = chunk[pos + i];
+      have += take;
+      pos += take;
+    }
+    this.#pos = pos;
+    this.#bufLen = 0;
+    const total = this.#need;
+    this.#need = 0;
+    const r = this.#parse(buf, base, base + head);
+    if (r !== DECODE_PACKET) return r;
+    const pub = this.#publish!;
+    pub.payloadLength = this.#left = total - head;
+    pub.pieceOffset = 0;
+    this.#large = Large.Payload;
+    return DECODE_PUBLISH_HEAD;
+  }
+
+  /**
+   * Length of a large PUBLISH's head (fixed header to the end of its
+   * properties) from the `have` bytes of it at b[s]: the length when they hold
+   * it all, else minus the bytes needed to learn more. A malformed head ends
+   * where its fields say; #parse reports it.
+   */
+  #headLength(b: Uint8Array, s: number, have: number): number {
+    let p = this.#bodyOffset + 2;
+    if (have < p) return -p;
+    p += ((b[s + p - 2] << 8) | b[s + p - 1]) + ((b[s] & 0x06) !== 0 ? 2 : 0);
+    if (this.version === ProtocolVersion.V5) {
+      let len = 0;
+      let mul = 1;
+      for (let k = 0; k < 4; k++) {
+        if (have < p + 1) return -(p + 1);
+        const c = b[s + p++];
+        len += (c & 0x7f) * mul;
+        if (c < 0x80) break;
+        mul *= 128;
+      }
+      p += len;
+    }
+    return have < p ? -p : p;
+  }
+
   #fail(reasonCode: number, message: string): number {
     this.error = { reasonCode, message };
     this.packet = null;
@@ -333,6 +476,9 @@ export class PacketDecoder {
     }
     const total = i - start + rl;
     if (total > this.maxPacketSize) return this.#fail(ReasonCode.PacketTooLarge, '[MQTT-3.1.2-24] packet larger than the Maximum Packet Size');
+    if (total > this.#size && b[start] >> 4 !== PacketType.Publish) {
+      return this.#fail(ReasonCode.PacketTooLarge, 'packet larger than the receive buffer (only a PUBLISH may be, and it comes in pieces)');
+    }
     this.#bodyOffset = i - start;
     return total;
   }
@@ -600,6 +746,8 @@ export class PacketDecoder {
     pub.topicEnd = topicEnd;
     pub.payloadStart = p;
     pub.payloadEnd = end;
+    pub.payloadLength = end - p;
+    pub.pieceOffset = 0;
     this.packet = pub;
     return DECODE_PACKET;
   }

@@ -20,6 +20,8 @@ export {
   DECODE_ERROR,
   DECODE_NEED_DATA,
   DECODE_PACKET,
+  DECODE_PIECE,
+  DECODE_PUBLISH_HEAD,
   DecodedAck,
   DecodedPublish,
   PINGREQ,

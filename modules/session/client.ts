@@ -10,7 +10,7 @@
 import { PacketType, ProtocolVersion, type AuthPacket, type ConnackPacket, type Packet, type Properties, type PublishPacket, type QoS, type Subscription, type Will } from '../mqtt/types.js';
 import { encode, encodeAck, encodedLength, encodePublish, publishLayout, publishLength, varintSize, PUBLISH_DUP_FLAG } from '../mqtt/encode.js';
 import { isValidTopicFilter } from '../mqtt/topic-match.js';
-import { PacketDecoder, DECODE_PACKET, DECODE_ERROR } from '../mqtt/decode.js';
+import { PacketDecoder, DECODE_PACKET, DECODE_ERROR, DECODE_PUBLISH_HEAD, DECODE_PIECE } from '../mqtt/decode.js';
 import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
 import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
 import { crc32 } from './crc32.js';
@@ -71,10 +71,18 @@ export interface ClientOptions {
   username?: string;
   password?: string | Uint8Array;
   will?: { topic: string; payload: Uint8Array | string; qos?: QoS; retain?: boolean; properties?: Properties };
-  /** Extra MQTT 5 CONNECT properties (user properties, say). */
+  /**
+   * Extra MQTT 5 CONNECT properties (user properties, say). A Maximum Packet
+   * Size given here is sent and enforced; without one, CONNECT carries none
+   * when the host takes large messages in pieces (hooks.piece), else the
+   * receive buffer size.
+   */
   properties?: Properties;
   capacities?: Partial<Capacities>;
-  /** Bytes of incomplete input kept, and so the largest packet accepted. Default 2048. */
+  /**
+   * Bytes of incomplete input kept, and so the largest packet accepted, but
+   * for a PUBLISH when the host takes pieces (hooks.piece). Default 2048.
+   */
   receiveBufferSize?: number;
   /** Bytes of output batched into one write. Default 2048. */
   sendBufferSize?: number;
@@ -135,6 +143,20 @@ const enum Flag {
   AuthAwaitingReply = 256,
   /** A re-authentication (AUTH 0x19) is under way. */
   ReAuthenticating = 512,
+  /** The large message under way is not delivered (a duplicate, a replay, held back). */
+  PieceSkip = 1024,
+  /** The large message under way is a QoS 2 one whose id was stored at its head: forget it if the connection ends first. */
+  PieceOpen = 2048,
+}
+
+/** What to do with an incoming QoS 2 PUBLISH (#acceptQos2). */
+const enum Qos2 {
+  /** New: its id is stored (and persisted); deliver, then PUBREC. */
+  Deliver = 0,
+  /** Seen before (or a replay the guard caught): PUBREC only. */
+  Duplicate = 1,
+  /** No room for its id: no delivery, no PUBREC. */
+  HeldBack = 2,
 }
 
 /** Indexes into `metrics`. */
@@ -240,6 +262,8 @@ export class DormouseClient {
   #flags = 0;
   /** MQTT 5 enhanced authentication, or null (the usual case). */
   #auth: AuthenticationOptions | null = null;
+  /** The ack owed at the last piece of the large message under way: (type << 16) | packet id, or 0. */
+  #pieceAck = 0;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -282,7 +306,24 @@ export class DormouseClient {
       utf8Write(options.clientId, idBytes, 0);
       this.#snapshot = new SessionSnapshot(this.session, version, idBytes, store);
     }
-    this.#decoder = new PacketDecoder({ version, buffer: s.arena, bufferOffset: s.extraBytesIndex, bufferSize: receive, maxPacketSize: receive });
+    const pieces = typeof hooks.piece === 'function';
+    const maxPacket = options.properties?.maximumPacketSize;
+    if (maxPacket !== undefined) {
+      if (!Number.isInteger(maxPacket) || maxPacket < 1 || maxPacket > UNLIMITED_PACKET - 5) {
+        throw new RangeError('options.properties.maximumPacketSize must be 1..268435455');
+      }
+      if (maxPacket > receive && !pieces) {
+        throw new RangeError('options.properties.maximumPacketSize is larger than receiveBufferSize: take large messages in pieces (hooks.piece) or lower it');
+      }
+    }
+    this.#decoder = new PacketDecoder({
+      version,
+      buffer: s.arena,
+      bufferOffset: s.extraBytesIndex,
+      bufferSize: receive,
+      maxPacketSize: maxPacket ?? (pieces ? UNLIMITED_PACKET : receive),
+      pieces,
+    });
     this.reconnectPolicy = new ReconnectPolicy(options.reconnect);
     this.#outboxPolicy = options.outboxPolicy ?? OutboxPolicy.Reject;
     this.#sessionLostPolicy = options.sessionLostPolicy ?? SessionLostPolicy.Republish;
@@ -308,21 +349,24 @@ export class DormouseClient {
       if (typeof auth.method !== 'string' || auth.method === '') throw new TypeError('options.authentication.method must be a non-empty string');
       this.#auth = auth;
     }
-    this.#connectExtra = this.#connectOptions(options, receive);
+    this.#connectExtra = this.#connectOptions(options, pieces ? 0 : receive);
     const n = encode(this.#connectPacket(), this.version, new Uint8Array(4096), 0);
     if (n < 0) throw new RangeError('the CONNECT options do not make a valid packet (check the will topic, user name and properties)');
     if (n > send) throw new RangeError('the CONNECT packet is larger than sendBufferSize');
   }
 
-  #connectOptions(o: ClientOptions, receive: number): ConnectExtra | null {
+  /** `largest`: the Maximum Packet Size to ask for unless the options give one (0: none, the spec's default of no limit). */
+  #connectOptions(o: ClientOptions, largest: number): ConnectExtra | null {
     let properties: Properties | undefined;
     if (this.version === ProtocolVersion.V5) {
+      // Only what differs from the spec's defaults [MQTT-3.1.2.11]: each property costs bytes on every connect.
       properties = { ...o.properties };
       const expiry = o.sessionExpiryInterval ?? (this.clean ? 0 : 86400);
       if (expiry > 0) properties.sessionExpiryInterval = expiry;
-      // We hold at most this many incoming QoS 2 ids, so ask for no more in flight.
-      properties.receiveMaximum = this.session.caps.incomingQos2;
-      properties.maximumPacketSize = receive;
+      // We hold at most this many incoming QoS 2 ids, so ask for no more in
+      // flight (set again at each connect; the default is 65535).
+      if (this.session.caps.incomingQos2 < 65535) properties.receiveMaximum = this.session.caps.incomingQos2;
+      if (properties.maximumPacketSize === undefined && largest > 0) properties.maximumPacketSize = largest;
       if (this.#auth !== null) {
         properties.authenticationMethod = this.#auth.method;
         delete properties.authenticationData; // set at each connect (transportOpened)
@@ -390,11 +434,11 @@ export class DormouseClient {
       this.#out[this.#outLen++] = 0;
     }
     const wasLive = this.state >= ConnState.Opening;
+    this.#resetInput();
     this.meta.clockMs = this.#now(now);
     this.#dirty = true;
     this.#flush();
     this.state = ConnState.Idle;
-    this.#decoder.reset();
     this.#pingDeadline = -1;
     if (wasLive) {
       this.#hooks.close();
@@ -414,7 +458,8 @@ export class DormouseClient {
     if (properties) {
       // Ids still held from an earlier connection take room: ask for no more
       // new QoS 1/2 messages in flight than the table can still take.
-      properties.receiveMaximum = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      const room = Math.max(1, s.caps.incomingQos2 - s.incomingCount);
+      if (room < 65535) properties.receiveMaximum = room;
       const a = this.#auth;
       if (a !== null) {
         const data = typeof a.initialData === 'function' ? a.initialData() : a.initialData;
@@ -459,6 +504,16 @@ export class DormouseClient {
         this.#pingDeadline = -1;
         this.#handle(d.packet as Packet, now);
         if (this.state < ConnState.Connecting) break; // the packet closed the connection
+      } else if (r === DECODE_PIECE) {
+        this.#publishPiece(d.packet as DecodedPublish, now);
+        if (this.state < ConnState.Connecting) break; // the application refused it
+      } else if (r === DECODE_PUBLISH_HEAD) {
+        this.#pingDeadline = -1;
+        if (this.state !== ConnState.Connected) {
+          this.#protocolError(now, 0x82, 'PUBLISH before CONNACK');
+          break;
+        }
+        this.#publishHead(d.packet as DecodedPublish);
       } else {
         if (r === DECODE_ERROR) this.#protocolError(now, d.error?.reasonCode ?? 0x81, d.error?.message ?? "malformed packet");
         break;
@@ -1056,26 +1111,36 @@ export class DormouseClient {
       this.#hooks.message(p);
       return this.#ack(PacketType.Puback, p.packetId, 0);
     }
-    if (s.hasIncoming(p.packetId)) {
+    const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p as DecodedPublish) : 0);
+    if (what === Qos2.HeldBack) return;
+    if (what === Qos2.Deliver) this.#hooks.message(p);
+    this.#ack(PacketType.Pubrec, p.packetId, 0);
+  }
+
+  /**
+   * The QoS 2 decision for a PUBLISH with this id (`hash`: its message hash
+   * for the replay guard). On Deliver the id is stored and persisted.
+   */
+  #acceptQos2(id: number, dup: boolean, hash: number): Qos2 {
+    const s = this.session;
+    if (s.hasIncoming(id)) {
       // Seen before and not yet released: the sender is resending [MQTT-4.3.3-9].
       this.metrics[Metric.DuplicatesSuppressed]++;
-      return this.#ack(PacketType.Pubrec, p.packetId, 0);
+      return Qos2.Duplicate;
     }
-    let hash = 0;
     if (s.replayGuard) {
-      hash = messageHash(p as DecodedPublish);
-      if (p.dup && s.isReleased(p.packetId, hash)) {
+      if (dup && s.isReleased(id, hash)) {
         // The broker replays a message it already released (see guardReplayAfterPubrel):
         // acknowledge as if new, deliver nothing; its PUBREL follows.
         this.metrics[Metric.BrokerReplays]++;
         this.metrics[Metric.DuplicatesSuppressed]++;
-        s.forgetReleased(p.packetId);
-        if (s.addIncoming(p.packetId, hash)) this.#dirty = true;
-        return this.#ack(PacketType.Pubrec, p.packetId, 0);
+        s.forgetReleased(id);
+        if (s.addIncoming(id, hash)) this.#dirty = true;
+        return Qos2.Duplicate;
       }
-      s.forgetReleased(p.packetId);
+      s.forgetReleased(id);
     }
-    if (!s.addIncoming(p.packetId, hash)) {
+    if (!s.addIncoming(id, hash)) {
       // The table is full of ids still waiting for their PUBREL (a broker may
       // send new messages ahead of the PUBRELs it owes from an earlier
       // connection, and 3.1.1 has no Receive Maximum to stop it). Hold this
@@ -1084,14 +1149,56 @@ export class DormouseClient {
       // made room.
       this.metrics[Metric.HeldBack]++;
       this.#flags |= Flag.HeldBack;
-      return;
+      return Qos2.HeldBack;
     }
     // Persist the id before the application sees the message: after a crash the
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;
     this.#persistIfDirty();
-    this.#hooks.message(p);
-    this.#ack(PacketType.Pubrec, p.packetId, 0);
+    return Qos2.Deliver;
+  }
+
+  /**
+   * A PUBLISH larger than the receive buffer begins (the decoder parsed its
+   * head): decide once what its pieces are for. QoS 2 is decided here, before
+   * the first byte reaches the application, exactly as for a whole message;
+   * the ack waits for the last piece.
+   */
+  #publishHead(p: DecodedPublish): void {
+    this.metrics[Metric.Received]++;
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    const id = p.packetId;
+    this.#pieceAck = p.qos === 0 ? 0 : ((p.qos === 1 ? PacketType.Puback : PacketType.Pubrec) << 16) | id;
+    if (p.qos !== 2) return;
+    // The guard cannot hash a payload it has not seen: a large message's hash is its topic and length.
+    const what = this.#acceptQos2(id, p.dup, this.session.replayGuard ? crc32(p.bytes, p.topicStart, p.topicEnd, p.payloadLength) : 0);
+    if (what === Qos2.Deliver) {
+      this.#flags |= Flag.PieceOpen;
+    } else {
+      this.#flags |= Flag.PieceSkip;
+      if (what === Qos2.HeldBack) this.#pieceAck = 0;
+    }
+  }
+
+  #publishPiece(p: DecodedPublish, now: number): void {
+    if ((this.#flags & Flag.PieceSkip) === 0 && this.#hooks.piece!(p, p.pieceOffset, p.payloadLength) === false) {
+      // The application cannot take it: close without acknowledging (the host reported why).
+      this.lastReasonCode = 0x95;
+      if (this.version === ProtocolVersion.V5) {
+        this.#reserve(4);
+        this.#out[this.#outLen++] = PacketType.Disconnect << 4;
+        this.#out[this.#outLen++] = 2;
+        this.#out[this.#outLen++] = 0x95;
+        this.#out[this.#outLen++] = 0;
+        this.#flush();
+      }
+      return this.#lost(now, true, false, 0x95);
+    }
+    if (p.pieceOffset + (p.payloadEnd - p.payloadStart) !== p.payloadLength) return;
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    const ack = this.#pieceAck;
+    this.#pieceAck = 0;
+    if (ack !== 0) this.#ack(ack >>> 16, ack & 0xffff, 0);
   }
 
   // ---- outgoing work -------------------------------------------------------
@@ -1424,11 +1531,25 @@ export class DormouseClient {
     this.#lost(now, true, false, reason);
   }
 
+  /** Forget partial input at the end of a connection. */
+  #resetInput(): void {
+    this.#decoder.reset();
+    if ((this.#flags & Flag.PieceOpen) !== 0) {
+      // A large QoS 2 message cut short: we never sent its PUBREC, so the broker
+      // sends it again whole; forget its id so that copy is delivered (from offset 0).
+      const id = this.#pieceAck & 0xffff;
+      if (this.session.removeIncoming(id)) this.#dirty = true;
+      this.session.forgetReleased(id);
+    }
+    this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
+    this.#pieceAck = 0;
+  }
+
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */
   #lost(now: number, close: boolean, permanent: boolean, reason = 0): void {
     this.#outLen = this.#outAt;
     this.#flags &= ~(Flag.AuthAwaitingReply | Flag.ReAuthenticating);
-    this.#decoder.reset();
+    this.#resetInput();
     this.#pingDeadline = -1;
     const s = this.session;
     for (let k = 0; k < s.subCount; k++) s.setSubPacketId(k, 0);

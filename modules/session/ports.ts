@@ -102,6 +102,18 @@ export interface ClientHooks {
   close(): void;
   /** An application message arrived. Valid only during the call. */
   message(p: PublishPacket): void;
+  /**
+   * A piece of a message larger than the receive buffer (optional: without
+   * it such a message is refused, and MQTT 5 CONNECT asks for none). `p`
+   * carries topic, QoS, flags and properties; `p.payload` is this piece, which
+   * lies at `offset` of a payload of `total` bytes. Pieces come in order; the
+   * last ends at `total`, and only then is the message acknowledged. A piece
+   * at offset 0 begins a message: one cut short by a lost connection starts
+   * over when the broker sends it again. Valid only during the call.
+   * Returning false refuses the message: the core closes the connection
+   * (MQTT 5: DISCONNECT 0x95) without acknowledging it; the host says why.
+   */
+  piece?(p: PublishPacket, offset: number, total: number): boolean | void;
   /** Something happened; see ClientEvent. `detail` is only set off the hot path. */
   event(kind: ClientEvent, a: number, b: number, detail?: unknown): void;
 }

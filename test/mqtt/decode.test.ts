@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
-  DECODE_ERROR, DECODE_NEED_DATA, DECODE_PACKET, DecodedPublish, PINGREQ, PacketDecoder, encode, encodePublish,
+  DECODE_ERROR, DECODE_NEED_DATA, DECODE_PACKET, DECODE_PIECE, DECODE_PUBLISH_HEAD, DecodedPublish, PINGREQ, PacketDecoder, encode, encodePublish,
 } from '../../modules/mqtt/index.js';
 import { PacketType, ProtocolVersion } from '../../modules/mqtt/types.js';
 import { bytes, fromHex } from './fixtures.js';
@@ -227,5 +227,159 @@ describe('PacketDecoder lets go of its input', () => {
     await new Promise((r) => setTimeout(r, 0)); // WeakRef targets live to the end of the job that made them
     gc();
     expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true, true]);
+  });
+});
+
+describe('PacketDecoder pieces: a PUBLISH larger than the buffer', () => {
+  const big = (version: ProtocolVersion, qos: 0 | 1 | 2, n: number, props: Record<string, unknown> | null = null): { packet: Uint8Array; payload: Uint8Array } => {
+    const payload = new Uint8Array(n).map((_, i) => (i * 7 + 3) & 0xff);
+    const buf = new Uint8Array(n + 512);
+    const len = encodePublish(buf, 0, version, 'fw/image/v2', payload, qos, false, qos > 0, qos ? 0x1234 : 0, props);
+    return { packet: buf.slice(0, len), payload };
+  };
+
+  /** Feeds `chunks`, gathers what comes out: heads, pieces (copied) and whole packets. */
+  function run(d: PacketDecoder, chunks: Uint8Array[]) {
+    const out: Array<{ kind: string; offset?: number; total?: number; bytes?: Uint8Array; packet?: unknown }> = [];
+    for (const c of chunks) {
+      d.feed(c);
+      for (;;) {
+        const r = d.next();
+        if (r === DECODE_NEED_DATA) break;
+        if (r === DECODE_ERROR) return { out, error: d.error };
+        const p = d.packet as DecodedPublish;
+        if (r === DECODE_PUBLISH_HEAD) out.push({ kind: 'head', total: p.payloadLength, packet: { topic: p.topic, qos: p.qos, dup: p.dup, packetId: p.packetId, properties: p.properties, piece: p.payloadEnd - p.payloadStart } });
+        else if (r === DECODE_PIECE) out.push({ kind: 'piece', offset: p.pieceOffset, total: p.payloadLength, bytes: p.payload.slice() });
+        else out.push({ kind: 'packet', packet: p.type === PacketType.Publish ? { topic: p.topic, payload: p.payload.slice() } : { ...d.packet } });
+      }
+    }
+    return { out, error: d.error };
+  }
+
+  function cut(b: Uint8Array, at: number[]): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    let from = 0;
+    for (const a of [...at, b.length]) {
+      if (a > from) parts.push(b.slice(from, a));
+      from = Math.max(from, a);
+    }
+    return parts;
+  }
+
+  function check(result: ReturnType<typeof run>, payload: Uint8Array, qos: number, trailer: boolean, props?: unknown) {
+    expect(result.error).toBeNull();
+    const [head, ...rest] = result.out;
+    expect(head).toMatchObject({ kind: 'head', total: payload.length, packet: { topic: 'fw/image/v2', qos, dup: qos > 0, packetId: qos ? 0x1234 : 0, piece: 0 } });
+    if (props) expect((head.packet as { properties: unknown }).properties).toEqual(props);
+    const pieces = trailer ? rest.slice(0, -1) : rest;
+    let at = 0;
+    for (const p of pieces) {
+      expect(p.kind).toBe('piece');
+      expect(p.offset).toBe(at);
+      expect(p.total).toBe(payload.length);
+      at += p.bytes!.length;
+    }
+    expect(at).toBe(payload.length);
+    expect(concat(...pieces.map((p) => p.bytes!))).toEqual(payload);
+    if (trailer) expect(rest.at(-1)).toMatchObject({ kind: 'packet', packet: { type: PacketType.Puback, packetId: 9 } });
+  }
+
+  for (const version of [V4, V5]) {
+    for (const qos of [0, 1, 2] as const) {
+      const props = version === V5 ? { userProperties: [['part', '1/1']] as Array<[string, string]>, contentType: 'application/octet-stream' } : null;
+      it(`MQTT ${version === V5 ? '5' : '3.1.1'} QoS ${qos}: the head once, then the payload in order, cut anywhere`, () => {
+        const { packet, payload } = big(version, qos, 3000, props);
+        const ack = fromHex('40020009');
+        const whole = concat(packet, ack);
+        const headLen = packet.length - payload.length;
+        // One chunk; one byte at a time; a cut at every byte of the head (in the fixed header, the topic, the properties) and the first payload bytes.
+        const splits: Uint8Array[][] = [[whole], Array.from(whole, (b) => Uint8Array.of(b))];
+        for (let c = 1; c <= headLen + 2; c++) splits.push(cut(whole, [c, c + 1, c + 700, whole.length - 3]));
+        for (const chunks of splits) {
+          const d = new PacketDecoder({ version, bufferSize: 256, maxPacketSize: 1 << 20, pieces: true });
+          check(run(d, chunks), payload, qos, true, props ?? undefined);
+          expect(d.inPieces).toBe(false);
+        }
+      });
+    }
+  }
+
+  it('pieces are views of the fed chunk (no copy of the payload)', () => {
+    const { packet } = big(V4, 1, 1000);
+    const d = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    d.feed(packet);
+    expect(d.next()).toBe(DECODE_PUBLISH_HEAD);
+    expect(d.next()).toBe(DECODE_PIECE);
+    expect((d.packet as DecodedPublish).bytes).toBe(packet);
+    expect((d.packet as DecodedPublish).payload.length).toBe(1000);
+    expect(d.next()).toBe(DECODE_NEED_DATA);
+  });
+
+  it('a message that fits the buffer is still one packet', () => {
+    const d = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    const p = publishBytes(V4, 'a/b', 'x'.repeat(40));
+    expect(run(d, [p.slice(0, 5), p.slice(5)]).out).toMatchObject([{ kind: 'packet', packet: { topic: 'a/b' } }]);
+  });
+
+  it('another packet type larger than the buffer is refused with 0x95, so is a head that does not fit', () => {
+    const d = new PacketDecoder({ version: V5, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    // SUBACK with 100 reason codes: 2 + 2 + 1 + 100 bytes.
+    d.feed(concat(fromHex('90 67 00 01 00'), new Uint8Array(100)));
+    expect(d.next()).toBe(DECODE_ERROR);
+    expect(d.error?.reasonCode).toBe(0x95);
+    // A 100-byte topic: the head (2 + 2 + 100 bytes) cannot be parsed in 64.
+    const h = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    const p = publishBytes(V4, 't'.repeat(100), 'y'.repeat(10));
+    h.feed(p.slice(0, 3));
+    expect(h.next()).toBe(DECODE_NEED_DATA);
+    h.feed(p.slice(3));
+    expect(h.next()).toBe(DECODE_ERROR);
+    expect(h.error?.reasonCode).toBe(0x95);
+  });
+
+  it('larger than maxPacketSize is refused with 0x95 before any piece', () => {
+    const { packet } = big(V4, 0, 5000);
+    const d = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    d.feed(packet);
+    expect(d.next()).toBe(DECODE_ERROR);
+    expect(d.error?.reasonCode).toBe(0x95);
+  });
+
+  it('without pieces a PUBLISH larger than the buffer is refused as before', () => {
+    const { packet } = big(V4, 0, 100);
+    const d = new PacketDecoder({ version: V4, bufferSize: 64 });
+    d.feed(packet);
+    expect(d.next()).toBe(DECODE_ERROR);
+    expect(d.error?.reasonCode).toBe(0x95);
+  });
+
+  it('a malformed head is refused as it would be whole (wildcard in the topic, QoS 3)', () => {
+    const buf = new Uint8Array(300);
+    const n = encodePublish(buf, 0, V4, 'a/b', new Uint8Array(200), 0, false, false, 0, null);
+    const wild = buf.slice(0, n);
+    wild[7] = 0x2b; // 30 ca 01 00 03 61 2f [62 → 2b]: a/+
+    const d = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    d.feed(wild);
+    expect(d.next()).toBe(DECODE_ERROR);
+    expect(d.error?.reasonCode).toBe(0x82);
+    const q3 = buf.slice(0, n);
+    q3[0] = 0x36; // QoS 3 [MQTT-3.3.1-4]
+    const e = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    e.feed(q3);
+    expect(e.next()).toBe(DECODE_ERROR);
+    expect(e.error?.reasonCode).toBe(0x81);
+  });
+
+  it('reset() in the middle of a large message starts clean', () => {
+    const { packet } = big(V4, 1, 1000);
+    const d = new PacketDecoder({ version: V4, bufferSize: 64, maxPacketSize: 4096, pieces: true });
+    d.feed(packet.slice(0, 500));
+    expect(d.next()).toBe(DECODE_PUBLISH_HEAD);
+    expect(d.next()).toBe(DECODE_PIECE);
+    expect(d.inPieces).toBe(true);
+    d.reset();
+    expect(d.inPieces).toBe(false);
+    d.feed(fromHex('40020009'));
+    expect(d.next()).toBe(DECODE_PACKET);
   });
 });
