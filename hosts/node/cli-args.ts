@@ -130,6 +130,8 @@ export interface SubOptions extends CommonOptions {
   exitAfterSubscribe: boolean;
   retainedOnly: boolean;
   removeRetained: boolean;
+  /** --guard-replays: the core's guardReplayAfterPubrel (mosquitto 2.0 and aedes replay finished QoS 2 messages). */
+  guardReplays: boolean;
 }
 
 export type CliOptions = PubOptions | SubOptions;
@@ -207,7 +209,7 @@ function int(s: string): number {
  */
 interface State
   extends Pick<CommonOptions, 'clientId' | 'clientIdPrefix' | 'keepalive' | 'cleanSession' | 'username' | 'password' | 'tls' | 'properties' | 'sessionFile' | 'debug' | 'quiet'>,
-    Pick<SubOptions, 'topics' | 'qos' | 'filterOut' | 'unsubscribe' | 'count' | 'timeoutSec' | 'verbose' | 'noEol' | 'noRetained' | 'exitAfterSubscribe' | 'retainedOnly' | 'removeRetained'>,
+    Pick<SubOptions, 'topics' | 'qos' | 'filterOut' | 'unsubscribe' | 'count' | 'timeoutSec' | 'verbose' | 'noEol' | 'noRetained' | 'exitAfterSubscribe' | 'retainedOnly' | 'removeRetained' | 'guardReplays'>,
     Pick<PubOptions, 'retain'>,
     Partial<Pick<PubOptions, 'message' | 'repeat' | 'repeatDelayMs'>> {
   command: CliCommand;
@@ -446,6 +448,7 @@ const OPTIONS: readonly OptionSpec[] = Object.freeze([
   { names: ['-E'], values: [], for: 'sub', run: (s) => { s.exitAfterSubscribe = true; } },
   { names: ['--retained-only'], values: [], for: 'sub', run: (s) => { s.retainedOnly = true; } },
   { names: ['--remove-retained'], values: [], for: 'sub', run: (s) => { s.removeRetained = true; } },
+  { names: ['--guard-replays'], values: [], for: 'sub', run: (s) => { s.guardReplays = true; } },
 ] satisfies OptionSpec[]);
 
 const BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.flatMap((o) => o.names.map((n) => [n, o] as const)));
@@ -475,7 +478,7 @@ function parseOrThrow(command: CliCommand, argv: readonly string[]): ParseOutcom
     command, ws: false, keepalive: 60, cleanSession: true, willRetain: false,
     tls: { insecure: false, useOsCerts: false }, properties: [], debug: false, quiet: false,
     topics: [], qos: 0, retain: false, filterOut: [], unsubscribe: [], verbose: false, noEol: false,
-    noRetained: false, exitAfterSubscribe: false, retainedOnly: false, removeRetained: false,
+    noRetained: false, exitAfterSubscribe: false, retainedOnly: false, removeRetained: false, guardReplays: false,
   };
   let sawProperty = false;
   for (let i = 0; i < argv.length; i++) {
@@ -577,6 +580,7 @@ function finish(s: State, sawProperty: boolean): CliOptions {
     ...common, command: 'sub', topics: s.topics, filterOut: s.filterOut, unsubscribe: s.unsubscribe, qos: s.qos,
     count: s.count, timeoutSec: s.timeoutSec, verbose: s.verbose, noEol: s.noEol, noRetained: s.noRetained,
     exitAfterSubscribe: s.exitAfterSubscribe, retainedOnly: s.retainedOnly, removeRetained: s.removeRetained,
+    guardReplays: s.guardReplays,
   };
 }
 
@@ -633,7 +637,7 @@ Usage: dormouse pub {[-h host] [-p port] [-u username] [-P password] -t topic | 
   return `dormouse sub is a simple MQTT client that subscribes to topics and prints the messages it receives.
 Usage: dormouse sub {[-h host] [-p port] [-u username] [-P password] -t topic ... | -L URL [-t topic ...]}
                     [-c] [-k keepalive] [-q qos] [-x session-expiry] [-C msg_count] [-E] [-N] [-R]
-                    [--retained-only] [--remove-retained] [-T filter_out ...] [-U topic ...] [-v] [-W timeout]
+                    [--retained-only] [--remove-retained] [--guard-replays] [-T filter_out ...] [-U topic ...] [-v] [-W timeout]
                     [-i id] [-I id_prefix] [-d] [--quiet] [-V protocol-version] [-D command identifier value]
                     [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                     [--cafile file] [--capath dir] [--cert file --key file] [--insecure] [--session-file path]
@@ -645,6 +649,8 @@ Usage: dormouse sub {[-h host] [-p port] [-u username] [-P password] -t topic ..
  -U : unsubscribe from a topic; may be repeated.
  -v : print published messages verbosely (topic and payload).
  -W : exit with code 27 after this many seconds if -C messages have not arrived.
+ --guard-replays : do not print again a QoS 2 message the broker sends once more after
+                   releasing it (mosquitto 2.0, aedes 1.2 do; see README "Brokers have bugs too").
  --remove-retained : clear retained messages that arrive.
  --retained-only : print only retained messages; exit at the first that is not.${COMMON_USAGE.replace('%TOPIC%', ' to subscribe to; may be repeated')}
 `;

@@ -387,6 +387,7 @@ function open(o: CommonOptions, sizes: { receive: number; send: number }, out: D
     capacities: CLI_CAPACITIES,
     receiveBufferSize: sizes.receive,
     sendBufferSize: sizes.send,
+    guardReplayAfterPubrel: (o as Partial<SubOptions>).guardReplays,
     ...tlsOptions(o),
   };
   let client: NodeClient;

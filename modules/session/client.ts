@@ -92,13 +92,16 @@ export interface ClientOptions {
   earlyPublish?: boolean;
   /**
    * Do not deliver again a QoS 2 message that a broker sends once more after
-   * its PUBREL (DUP set, an id released since, the same topic and payload).
-   * mosquitto 2.0.x does this when a connection dies right after its CONNECT
-   * while a PUBREL was owed (bench/soak-mosquitto-pubrel.ts shows it); MQTT
-   * 4.3.3 forbids it. Off by default: a broker that gave a released id at once
-   * to an identical new message, whose first copy was then lost, would have
-   * that copy suppressed. Keeps capacities.releasedQos2 ids (default: as many
-   * as capacities.incomingQos2).
+   * its PUBREL: the same id, released since, and the same topic and payload,
+   * with DUP set, or with DUP clear on a later connection than the release.
+   * mosquitto 2.0.x sends such a replay with DUP set when a connection dies
+   * right after its CONNECT while a PUBREL was owed
+   * (bench/soak-mosquitto-pubrel.ts); aedes 1.2.0 sends a completed message
+   * again with DUP clear on reconnect. MQTT 4.3.3 forbids both. Off by
+   * default: a broker that gave a released id to an identical new message
+   * (with DUP set after losing its first copy, or as the first message of the
+   * next connection) would have that message suppressed. Keeps
+   * capacities.releasedQos2 ids (default: as many as capacities.incomingQos2).
    */
   guardReplayAfterPubrel?: boolean;
   reconnect?: ReconnectOptions;
@@ -522,6 +525,8 @@ export class DormouseClient {
     if ((this.#flags & Flag.ReconnectForHeldBack) !== 0 && this.state === ConnState.Connected) this.#reconnectAtOnce(now);
     this.#checkSleepReady();
     this.#flush(true);
+    // The PUBCOMPs of this call are out: from now on the broker may reuse their ids.
+    if (this.session.replayGuard) this.session.releasedAnswered();
   }
 
   /**
@@ -1055,6 +1060,7 @@ export class DormouseClient {
     if (pr?.assignedClientIdentifier) this.assignedClientId = pr.assignedClientIdentifier;
     this.state = ConnState.Connected;
     this.#flags = (this.#flags | Flag.EverConnected) & ~(Flag.ClosedBeforeConnack | Flag.AuthAwaitingReply | Flag.ReAuthenticating);
+    if (this.session.replayGuard) this.session.releasedNowEnded();
     this.reconnectPolicy.connected(now);
     const s = this.session;
     const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
@@ -1129,7 +1135,12 @@ export class DormouseClient {
       return Qos2.Duplicate;
     }
     if (s.replayGuard) {
-      if (dup && s.isReleased(id, hash)) {
+      // A replay: the same message (id and hash) released before, sent again
+      // with DUP 1; or with DUP 0 (aedes 1.2.0 does that) when the broker
+      // cannot be reusing the id: on a later connection than the release, or
+      // before our PUBCOMP for it has left. Otherwise a DUP 0 PUBLISH with a
+      // released id is a new message: the id is free once PUBCOMP is processed.
+      if (dup ? s.isReleased(id, hash) : s.isReleasedNotReusable(id, hash)) {
         // The broker replays a message it already released (see guardReplayAfterPubrel):
         // acknowledge as if new, deliver nothing; its PUBREL follows.
         this.metrics[Metric.BrokerReplays]++;

@@ -100,6 +100,10 @@ export const SUB_WORDS = 2;
 // packet ids of pending subscription packets live at subIdsAt, one word each.
 // Several entries share a packet id when one packet carries several filters.
 
+/** Bits of a released-ring id word: released on the current network connection; and its PUBCOMP not yet sent. */
+const RELEASED_NOW = 0x10000;
+const RELEASED_UNANSWERED = 0x20000;
+
 export class SessionState {
   readonly caps: Readonly<Capacities>;
   // Two views hold every table, one 32-bit and one byte view: each typed array
@@ -151,6 +155,8 @@ export class SessionState {
   /** Pairs in the released ring, and the pair the next release overwrites. */
   releasedCount = 0;
   releasedNext = 0;
+  /** Some release in the ring still has RELEASED_UNANSWERED. */
+  #unanswered = false;
 
   subCount = 0;
   subBytesUsed = 0;
@@ -484,7 +490,8 @@ export class SessionState {
     const at = this.releasedAt + this.releasedNext * 2;
     const n = this.caps.releasedQos2;
     this.forgetReleased(id);
-    r[at] = id;
+    r[at] = id | RELEASED_NOW | RELEASED_UNANSWERED;
+    this.#unanswered = true;
     r[at + 1] = hash;
     this.releasedNext = (this.releasedNext + 1) % n;
     if (this.releasedCount < n) this.releasedCount++;
@@ -494,15 +501,48 @@ export class SessionState {
   isReleased(id: number, hash: number): boolean {
     const r = this.records;
     const end = this.releasedAt + this.caps.releasedQos2 * 2;
-    for (let k = this.releasedAt; k < end; k += 2) if (r[k] === id && r[k + 1] === hash) return true;
+    for (let k = this.releasedAt; k < end; k += 2) if ((r[k] & 0xffff) === id && r[k + 1] === hash) return true;
     return false;
+  }
+
+  /**
+   * As isReleased, for a PUBLISH with DUP clear: only when the broker cannot
+   * be reusing the id for a new message, because the release was on an
+   * earlier network connection (see releasedNowEnded) or its PUBCOMP has not
+   * even been sent yet (see releasedAnswered) [MQTT-2.2.1-3].
+   */
+  isReleasedNotReusable(id: number, hash: number): boolean {
+    const r = this.records;
+    const end = this.releasedAt + this.caps.releasedQos2 * 2;
+    for (let k = this.releasedAt; k < end; k += 2) {
+      const w = r[k];
+      if ((w & 0xffff) === id && r[k + 1] === hash) return (w & RELEASED_NOW) === 0 || (w & RELEASED_UNANSWERED) !== 0;
+    }
+    return false;
+  }
+
+  /** A new network connection begins: every release so far happened on an earlier one. */
+  releasedNowEnded(): void {
+    const r = this.records;
+    const end = this.releasedAt + this.caps.releasedQos2 * 2;
+    for (let k = this.releasedAt; k < end; k += 2) r[k] &= 0xffff;
+    this.#unanswered = false;
+  }
+
+  /** The PUBCOMPs for every release so far have been sent. */
+  releasedAnswered(): void {
+    if (!this.#unanswered) return;
+    this.#unanswered = false;
+    const r = this.records;
+    const end = this.releasedAt + this.caps.releasedQos2 * 2;
+    for (let k = this.releasedAt; k < end; k += 2) r[k] &= ~RELEASED_UNANSWERED;
   }
 
   /** The broker has used `id` for a new message: the old record no longer applies. */
   forgetReleased(id: number): void {
     const r = this.records;
     const end = this.releasedAt + this.caps.releasedQos2 * 2;
-    for (let k = this.releasedAt; k < end; k += 2) if (r[k] === id) r[k] = 0;
+    for (let k = this.releasedAt; k < end; k += 2) if ((r[k] & 0xffff) === id) r[k] = 0;
   }
 
   /** Writes the held ids into `out` (in table order) and returns how many. */

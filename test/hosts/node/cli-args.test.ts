@@ -275,3 +275,12 @@ describe('dormouse sub arguments', () => {
     expect(usage('sub')).toContain('-W : exit with code 27');
   });
 });
+
+describe('dormouse sub --guard-replays', () => {
+  it('turns the replay guard on (off by default); pub does not take it', () => {
+    expect(sub('-t', 'a').guardReplays).toBe(false);
+    expect(sub('-t', 'a', '--guard-replays').guardReplays).toBe(true);
+    expect(usage('sub')).toContain('--guard-replays');
+    expect(parseCliArgs('pub', ['-t', 'a', '-m', 'x', '--guard-replays']).kind).toBe('error');
+  });
+});
