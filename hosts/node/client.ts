@@ -77,6 +77,8 @@ export interface ConnectOptions extends TransportOptions {
    *   Packet Size receiveBufferSize, and a larger packet closes the connection (0x95).
    */
   largeMessages?: 'assemble' | 'pieces' | 'refuse';
+  /** See the core's ClientOptions.incomingHoldBytes. */
+  incomingHoldBytes?: number;
   /** Random source for the backoff jitter; Math.random by default. */
   random?: () => number;
   /** Clock (ms); Date.now by default, so message expiry counts across restarts. */
@@ -289,6 +291,7 @@ export class NodeClient extends EventEmitter {
       sessionLostPolicy: options.sessionLostPolicy === 'discard' ? SessionLostPolicy.Discard : SessionLostPolicy.Republish,
       earlyPublish: options.earlyPublish,
       guardReplayAfterPubrel: options.guardReplayAfterPubrel,
+      incomingHoldBytes: options.incomingHoldBytes,
       reconnect,
       autoReconnect: options.reconnectPeriod !== 0,
       connectTimeoutMs: options.connectTimeout ?? 30000,
@@ -755,6 +758,15 @@ export class NodeClient extends EventEmitter {
         break;
       case ClientEvent.ProtocolError:
         this.#error(Object.assign(new Error(`protocol error from the server: ${String(detail)}`), { code: a }));
+        break;
+      case ClientEvent.HeldBack:
+        // With reconnecting off the client gives up on them: say why.
+        if (b === 0) {
+          this.#error(Object.assign(
+            new Error('closed the connection with QoS 2 messages held back at the broker: it sent more than the incoming id table (capacities.incomingQos2) and hold region (incomingHoldBytes) take before its PUBRELs; with reconnecting off they stay there until the next connect'),
+            { code: 'EHELDBACK' },
+          ));
+        }
         break;
       case ClientEvent.KeepaliveTimeout:
         this.#error(new Error('keepalive timeout: no PINGRESP, the connection was half-open'));

@@ -104,6 +104,16 @@ export interface ClientOptions {
    * capacities.releasedQos2 ids (default: as many as capacities.incomingQos2).
    */
   guardReplayAfterPubrel?: boolean;
+  /**
+   * Bytes for incoming QoS 2 PUBLISH packets that arrive while the id table
+   * (capacities.incomingQos2) is full: they wait here, unacknowledged, and are
+   * delivered and answered as PUBRELs free ids, in order. mosquitto 2.0 sends
+   * that far ahead of its PUBRELs (README, "Brokers have bugs too"). Only when
+   * this is full too does the client hold messages back at the broker and
+   * reconnect to get them again. Allocated the first time it is needed.
+   * Default: receiveBufferSize; 0: none.
+   */
+  incomingHoldBytes?: number;
   reconnect?: ReconnectOptions;
   /** Reconnect after a loss. Default true. */
   autoReconnect?: boolean;
@@ -158,8 +168,8 @@ const enum Qos2 {
   Deliver = 0,
   /** Seen before (or a replay the guard caught): PUBREC only. */
   Duplicate = 1,
-  /** No room for its id: no delivery, no PUBREC. */
-  HeldBack = 2,
+  /** No room for its id: it waits in the hold region or at the broker (#holdBack). */
+  Full = 2,
 }
 
 /** Indexes into `metrics`. */
@@ -267,6 +277,16 @@ export class DormouseClient {
   #auth: AuthenticationOptions | null = null;
   /** The ack owed at the last piece of the large message under way: (type << 16) | packet id, or 0. */
   #pieceAck = 0;
+  /**
+   * Whole QoS 2 PUBLISH packets waiting for room in the id table, back to
+   * back from byte 0 (see incomingHoldBytes); made on first need.
+   */
+  #hold: Uint8Array | null = null;
+  #holdSize: number;
+  #heldLen = 0;
+  #heldCount = 0;
+  /** Decodes the held packets again when they get room (made with #hold). */
+  #holdDecoder: PacketDecoder | null = null;
 
   constructor(options: ClientOptions, hooks: ClientHooks, store: SnapshotStore | null = null, random: RandomSource = () => 0.5) {
     if (typeof options?.clientId !== 'string') throw new TypeError('options.clientId must be a string');
@@ -332,6 +352,8 @@ export class DormouseClient {
     this.#sessionLostPolicy = options.sessionLostPolicy ?? SessionLostPolicy.Republish;
     if (options.earlyPublish ?? true) this.#flags |= Flag.EarlyPublish;
     if (options.autoReconnect ?? true) this.#flags |= Flag.AutoReconnect;
+    this.#holdSize = options.incomingHoldBytes ?? receive;
+    if (!Number.isInteger(this.#holdSize) || this.#holdSize < 0) throw new RangeError('options.incomingHoldBytes must be a whole number >= 0');
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10000;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 10000;
     this.meta = {
@@ -534,12 +556,14 @@ export class DormouseClient {
    * connection cleanly and open the next at once, so the broker sends them again.
    */
   #reconnectAtOnce(now: number): void {
+    const held = this.metrics[Metric.HeldBack];
     this.#reserve(2);
     this.#out[this.#outLen++] = PacketType.Disconnect << 4;
     this.#out[this.#outLen++] = 0;
     this.#flush();
     this.#lost(now, true, false, 0);
     this.#attemptAt = now;
+    this.#hooks.event(ClientEvent.HeldBack, held, (this.#flags & Flag.AutoReconnect) !== 0 ? 1 : 0);
   }
 
   /** Run timers: reconnect, connect timeout, keepalive, outbox expiry. */
@@ -959,11 +983,14 @@ export class DormouseClient {
       }
       case PacketType.Pubrel: {
         const known = s.removeIncoming(p.packetId);
+        this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         if (known) {
           this.#dirty = true;
-          if ((this.#flags & Flag.HeldBack) !== 0) this.#flags |= Flag.ReconnectForHeldBack;
+          if (this.#heldCount > 0) this.#drainHeld();
+          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && s.incomingCount < s.caps.incomingQos2) {
+            this.#flags |= Flag.ReconnectForHeldBack;
+          }
         }
-        this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         return;
       }
       case PacketType.Suback: {
@@ -1117,10 +1144,56 @@ export class DormouseClient {
       this.#hooks.message(p);
       return this.#ack(PacketType.Puback, p.packetId, 0);
     }
+    // Older messages wait: this one queues behind them, unless it is a resend of a held id.
+    if ((this.#heldCount > 0 || (this.#flags & Flag.HeldBack) !== 0) && !s.hasIncoming(p.packetId)) return this.#holdBack(p as DecodedPublish);
     const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p as DecodedPublish) : 0);
-    if (what === Qos2.HeldBack) return;
+    if (what === Qos2.Full) return this.#holdBack(p as DecodedPublish);
     if (what === Qos2.Deliver) this.#hooks.message(p);
     this.#ack(PacketType.Pubrec, p.packetId, 0);
+  }
+
+  /**
+   * No room for this QoS 2 message's id (the broker sends ahead of the
+   * PUBRELs it owes; 3.1.1 has no Receive Maximum to stop it, and mosquitto
+   * 2.0 exceeds ours). Keep its bytes in the hold region, unacknowledged,
+   * until a PUBREL makes room (#drainHeld). When that is full too, hold it
+   * back at the broker: no delivery, no PUBREC, so the broker keeps it and
+   * sends it again on the next connection, which we open as soon as PUBRELs
+   * have made room; later ones are held back too, to keep their order.
+   * Nothing here is persisted: unacknowledged, they are the broker's still.
+   */
+  #holdBack(p: DecodedPublish): void {
+    this.metrics[Metric.HeldBack]++;
+    const len = p.payloadEnd - p.packetStart;
+    if ((this.#flags & Flag.HeldBack) === 0 && this.#heldLen + len <= this.#holdSize) {
+      const hold = (this.#hold ??= new Uint8Array(this.#holdSize));
+      hold.set(p.bytes.subarray(p.packetStart, p.payloadEnd), this.#heldLen);
+      this.#heldLen += len;
+      this.#heldCount++;
+      return;
+    }
+    this.#flags |= Flag.HeldBack;
+  }
+
+  /** PUBRELs made room: deliver and answer held messages, oldest first, while there is room. */
+  #drainHeld(): void {
+    const s = this.session;
+    const hold = this.#hold!;
+    const d = (this.#holdDecoder ??= new PacketDecoder({ version: this.version, buffer: hold, bufferSize: hold.length }));
+    d.reset();
+    d.feed(hold.subarray(0, this.#heldLen));
+    let used = 0;
+    while (this.#heldCount > 0 && s.incomingCount < s.caps.incomingQos2 && d.next() === DECODE_PACKET) {
+      const p = d.packet as DecodedPublish;
+      used = p.payloadEnd;
+      this.#heldCount--;
+      const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p) : 0);
+      if (what === Qos2.Deliver) this.#hooks.message(p);
+      this.#ack(PacketType.Pubrec, p.packetId, 0);
+    }
+    d.reset();
+    hold.copyWithin(0, used, this.#heldLen);
+    this.#heldLen -= used;
   }
 
   /**
@@ -1151,17 +1224,8 @@ export class DormouseClient {
       }
       s.forgetReleased(id);
     }
-    if (!s.addIncoming(id, hash)) {
-      // The table is full of ids still waiting for their PUBREL (a broker may
-      // send new messages ahead of the PUBRELs it owes from an earlier
-      // connection, and 3.1.1 has no Receive Maximum to stop it). Hold this
-      // one back: no delivery, no PUBREC, so the broker keeps it and sends it
-      // again on the next connection, which we open as soon as PUBRELs have
-      // made room.
-      this.metrics[Metric.HeldBack]++;
-      this.#flags |= Flag.HeldBack;
-      return Qos2.HeldBack;
-    }
+    // The table is full of ids still waiting for their PUBREL: the caller holds it back.
+    if (!s.addIncoming(id, hash)) return Qos2.Full;
     // Persist the id before the application sees the message: after a crash the
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;
@@ -1181,13 +1245,22 @@ export class DormouseClient {
     const id = p.packetId;
     this.#pieceAck = p.qos === 0 ? 0 : ((p.qos === 1 ? PacketType.Puback : PacketType.Pubrec) << 16) | id;
     if (p.qos !== 2) return;
+    const s = this.session;
     // The guard cannot hash a payload it has not seen: a large message's hash is its topic and length.
-    const what = this.#acceptQos2(id, p.dup, this.session.replayGuard ? crc32(p.bytes, p.topicStart, p.topicEnd, p.payloadLength) : 0);
+    let what = Qos2.Full;
+    if ((this.#heldCount === 0 && (this.#flags & Flag.HeldBack) === 0) || s.hasIncoming(id)) {
+      what = this.#acceptQos2(id, p.dup, s.replayGuard ? crc32(p.bytes, p.topicStart, p.topicEnd, p.payloadLength) : 0);
+    }
     if (what === Qos2.Deliver) {
       this.#flags |= Flag.PieceOpen;
     } else {
       this.#flags |= Flag.PieceSkip;
-      if (what === Qos2.HeldBack) this.#pieceAck = 0;
+      if (what === Qos2.Full) {
+        // Too large for the hold region: held back at the broker.
+        this.metrics[Metric.HeldBack]++;
+        this.#flags |= Flag.HeldBack;
+        this.#pieceAck = 0;
+      }
     }
   }
 
@@ -1554,6 +1627,9 @@ export class DormouseClient {
     }
     this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);
     this.#pieceAck = 0;
+    // Held messages were never acknowledged: the broker sends them again.
+    this.#heldLen = 0;
+    this.#heldCount = 0;
   }
 
   /** The connection is gone (or must go): close it if asked, and schedule the next attempt. */

@@ -77,6 +77,13 @@ export const enum ClientEvent {
    * Data (a copy) or undefined. Answer from outside this call, never inside it.
    */
   Auth = 16,
+  /**
+   * Incoming QoS 2 messages were held back without an ack (a = how many):
+   * the id table and the hold region were full. The core has closed the
+   * connection so the broker sends them again; b = 1 when it reconnects at
+   * once, 0 when automatic reconnect is off and they stay at the broker.
+   */
+  HeldBack = 17,
 }
 
 export const enum DropReason {
