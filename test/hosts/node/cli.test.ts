@@ -130,7 +130,8 @@ describe('dormouse: arguments and connection failures (no broker needed)', () =>
       [['pub', '-t', 'a', '-l', '-q', '1', '--session-file', '/tmp/x'], /^Error: --session-file needs a fixed client id \(-i\).*\n$/],
       [['frob'], /^Error: Unknown command 'frob'.*\n$/],
     ];
-    const results = await Promise.all(cases.map(([args]) => run(args)));
+    // Six Node processes at once: on a loaded machine their start-up alone can take 10 s (the default kill).
+    const results = await Promise.all(cases.map(([args]) => run(args, undefined, 30_000)));
     results.forEach((r, k) => {
       expect(r.code, cases[k]![0].join(' ')).toBe(1);
       expect(r.stderr).toMatch(cases[k]![1]);
