@@ -205,7 +205,7 @@ export class Client {
       keepalive,
       sessionExpiryInterval: clean ? 0 : (options.expiry ?? 86400),
       username: options.user,
-      password: typeof options.password === 'string' || options.password === undefined ? options.password : new Uint8Array(options.password),
+      password: options.password === undefined ? undefined : typeof options.password === 'string' ? options.password : new Uint8Array(options.password as ArrayBuffer),
       will: will && {
         topic: will.topic,
         payload: typeof will.message === 'string' ? will.message : new Uint8Array(will.message),

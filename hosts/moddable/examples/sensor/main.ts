@@ -33,7 +33,9 @@ export default function main(): void {
         start: false, // the wake helper starts it once Wi-Fi is up
       });
       client.onDrop = (token, reason) => trace(`dormouse: reading ${token} dropped: ${reason}\n`);
-      client.publish(topic, read(cause), { qos: 1 });
+      const reading = read(cause);
+      client.publish(topic, reading, { qos: 1 });
+      trace(`dormouse: accepted ${reading}\n`);
       return client;
     },
   );
