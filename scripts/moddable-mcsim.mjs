@@ -8,10 +8,12 @@
 // the readings: every reading the app traced as accepted must arrive.
 //
 //   MODDABLE=<sdk> PATH=$MODDABLE/build/bin/lin/release:node_modules/.bin:$PATH \
-//     node scripts/moddable-mcsim.mjs [--tls] [--rounds N]
+//     node scripts/moddable-mcsim.mjs [--rounds N]
 //
 // Needs: an SDK with its lin tools built (mcconfig, mcsim; this script builds
-// only the app), Xvfb, mosquitto and mosquitto_sub, openssl for --tls.
+// only the app), Xvfb, mosquitto and mosquitto_sub. Plain MQTT only: the proxy
+// names packets by their fixed headers, which TLS hides (see the README for the
+// TLS run of examples/sensor-tls).
 // Prints one table row per step and the flash bytes per wake from the traces.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
@@ -26,7 +28,6 @@ if (!moddable || !existsSync(join(moddable, 'build/bin/lin/release/mcsim'))) {
   console.error('MODDABLE must name a Moddable SDK whose lin tools (mcconfig, mcsim) are built.');
   process.exit(1);
 }
-const tls = process.argv.includes('--tls');
 const roundsAt = process.argv.indexOf('--rounds');
 const rounds = roundsAt > 0 ? Number(process.argv[roundsAt + 1]) : 1;
 const work = mkdtempSync(join(tmpdir(), 'dormouse-mcsim-'));
@@ -195,7 +196,7 @@ const payloads = received.map((l) => l.trim());
 const lost = accepted.filter((r) => !payloads.includes(r));
 const flash = wakes.map((w) => /flash (\d+) B in (\d+) NVS writes/.exec(w)).filter(Boolean);
 const bytes = flash.reduce((n, m) => n + Number(m[1]), 0);
-console.log(`\nmcsim (lin), ${tls ? 'TLS' : 'plain'} listener, mosquitto ${brokerPort} via proxy ${proxyPort}`);
+console.log(`\nmcsim (lin), plain listener, mosquitto ${brokerPort} via proxy ${proxyPort}`);
 console.log('kill at                        readings accepted so far   lost so far');
 for (const r of rows) console.log(`${r.step.padEnd(30)} ${String(r.acceptedSoFar).padStart(10)} ${String(accepted.slice(0, r.acceptedSoFar).filter((x) => !payloads.includes(x)).length).padStart(14)}`);
 console.log(`\naccepted ${accepted.length}, received ${payloads.length} (duplicates allowed at QoS 1: ${payloads.length - new Set(payloads).size}), lost ${lost.length}${lost.length ? ': ' + lost.join(' ') : ''}`);

@@ -170,11 +170,25 @@ export class TcpTransport {
       this.#teardown();
       done(false);
     }, maxMs);
+    // Drained is seen inside a socket callback: the socket is closed on a later turn, since
+    // Moddable's TLS socket (examples/io/tcp/tlssocket) throws on a callback of its TCP socket
+    // that comes after a close made from inside one (seen in mcsim).
     const finish = (drained: boolean): void => {
       cancel();
       this.#generation++;
-      this.#teardown();
-      done(drained);
+      const socket = this.#socket;
+      this.#socket = null;
+      this.#state = State.Idle;
+      this.#queued = 0;
+      this.#writable = 0;
+      later(() => {
+        try {
+          socket?.close();
+        } catch {
+          // already failed: gone either way
+        }
+        done(drained);
+      }, 0);
     };
     this.#linger = finish;
     this.#checkDrained();
