@@ -357,23 +357,30 @@ export async function startRabbitMQ(opts: { timeoutMs?: number } = {}): Promise<
     RABBITMQ_PID_FILE: path.join(dir, 'rabbit.pid'),
   };
   const started = Date.now();
-  // Its own process group: the script and the Erlang VM under it stop together.
-  const c = spawn(RABBITMQ_SERVER, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // A guard shell leads its own process group: it starts the server, and when
+  // its stdin closes (dispose(), or this process dying, even by SIGKILL, when
+  // no exit handler runs) it stops the whole group and the private epmd. A
+  // node left running by a killed test worker would otherwise burn CPU for good.
+  const guard =
+    'trap "" TERM; "$0" & server=$!; read _; kill -TERM 0; wait $server; ' +
+    'sleep 1; epmd -kill >/dev/null 2>&1; rm -rf "$1"; kill -KILL 0';
+  const c = spawn('sh', ['-c', guard, RABBITMQ_SERVER, dir], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   liveGroups.add(c.pid!);
   let output = '';
   c.stdout!.setEncoding('utf8').on('data', (d: string) => { output += d; });
   c.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+  c.stdin!.on('error', () => {});
   let alive = true;
   const exited = new Promise<void>((resolve) => c.once('exit', () => { alive = false; liveGroups.delete(c.pid!); resolve(); }));
   const readLog = (): string => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
   const stop = async (): Promise<void> => {
     if (alive) {
-      try { process.kill(-c.pid!, 'SIGTERM'); } catch { /* gone */ }
-      const t = setTimeout(() => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }, 15_000);
+      c.stdin!.end(); // the guard shell stops the node and its epmd
+      const t = setTimeout(() => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } }, 20_000);
       await exited;
       clearTimeout(t);
     }
-    // The Erlang VM started a daemon epmd on the private port: stop it too.
+    // The Erlang VM started a daemon epmd on the private port (the guard stops it; this is for a guard killed first).
     spawnSync('epmd', ['-kill'], { env: { ...process.env, ERL_EPMD_PORT: String(epmd) }, stdio: 'ignore', timeout: 5000 });
   };
   try {
