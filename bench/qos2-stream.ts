@@ -60,6 +60,8 @@ function counter(n: number) {
     get received() { return received; },
     get duplicated() { return duplicated; },
     get last() { return last; },
+    /** The stream starts now: idle time counts from here. */
+    start(): void { last = Date.now(); },
     lost(): number {
       let l = 0;
       for (let i = 0; i < n; i++) if (!seen[i]) l++;
@@ -90,6 +92,7 @@ async function publishAll(url: string, version: 4 | 5, topic: string): Promise<v
 }
 
 async function waitDone(c: ReturnType<typeof counter>, t0: number): Promise<number> {
+  c.start();
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
     if (c.received >= N && c.lost() === 0) return Date.now() - t0;

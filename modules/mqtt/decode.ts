@@ -114,14 +114,23 @@ export class DecodedPublish implements PublishPacket {
   topicEnd = 0;
   payloadStart = 0;
   payloadEnd = 0;
-  /** Bytes of the whole payload: payloadEnd - payloadStart unless the message comes in pieces. */
-  payloadLength = 0;
-  /** Where `payload` lies in the whole payload: 0 unless it is a later piece. */
-  pieceOffset = 0;
+  /** Set by the decoder for a message in pieces: its whole payload length (-1 otherwise), and this piece's offset. */
+  _total = -1;
+  _offset = 0;
   // The bytes of the last accepted topic (already validated) and its string.
   #topicBytes = new Uint8Array(64);
   #topicLength = -1;
   #topicString: string | null = null;
+
+  /** Bytes of the whole payload: payloadEnd - payloadStart unless the message comes in pieces. */
+  get payloadLength(): number {
+    return this._total < 0 ? this.payloadEnd - this.payloadStart : this._total;
+  }
+
+  /** Where `payload` lies in the whole payload: 0 unless it is a later piece. */
+  get pieceOffset(): number {
+    return this._total < 0 ? 0 : this._offset;
+  }
 
   get payload(): Uint8Array {
     return this.bytes.subarray(this.payloadStart, this.payloadEnd);
@@ -207,6 +216,8 @@ const enum Large {
   None = 0,
   Head = 1,
   Payload = 2,
+  /** The last piece was handed out; the next call clears the piece fields (off the hot path). */
+  Done = 3,
 }
 
 export class PacketDecoder {
@@ -220,11 +231,9 @@ export class PacketDecoder {
 
   readonly #buf: Uint8Array; // holds an incomplete packet, from #base on
   readonly #base: number;
-  readonly #size: number; // bytes of #buf from #base
-  readonly #pieces: boolean;
-  #large = Large.None;
-  #left = 0; // payload bytes of the large PUBLISH still to come
-  #bufLen = 0; // bytes in #buf
+  // Bytes in #buf; 1 while #large is not None, so the hot path tests one field
+  // (bufLen > 0) and finds the large mode inside that branch.
+  #bufLen = 0;
   #need = 0; // total length of the packet in #buf, 0 while its header is incomplete
   #bodyOffset = 0; // length of the fixed header found by #header()
   #chunk: Uint8Array = EMPTY;
@@ -236,6 +245,13 @@ export class PacketDecoder {
   #b: Uint8Array = EMPTY;
   #p = 0;
   #lim = 0;
+  // Declared last: XS finds private fields in declaration order, and these are off the hot path but one.
+  /** Largest packet #header lets through without a second look: maxPacketSize, or the buffer size with pieces. */
+  readonly #plain: number;
+  readonly #size: number; // bytes of #buf from #base
+  #large = Large.None;
+  #left = 0; // payload bytes of the large PUBLISH still to come
+  #headHave = 0; // bytes of a large PUBLISH's head in #buf
 
   constructor(options: PacketDecoderOptions) {
     const base = options.buffer ? (options.bufferOffset ?? 0) : 0;
@@ -249,13 +265,13 @@ export class PacketDecoder {
     this.#buf = options.buffer ?? new Uint8Array(bufferSize);
     this.#base = base;
     this.#size = bufferSize;
-    this.#pieces = options.pieces === true;
-    this.maxPacketSize = max < bufferSize || this.#pieces ? max : bufferSize;
+    this.maxPacketSize = max < bufferSize || options.pieces === true ? max : bufferSize;
+    this.#plain = this.maxPacketSize < bufferSize ? this.maxPacketSize : bufferSize;
   }
 
   /** Bytes of the current chunk not yet consumed plus any incomplete packet held. */
   get pending(): number {
-    return this.#chunk.length - this.#pos + this.#bufLen;
+    return this.#chunk.length - this.#pos + (this.#large === Large.None ? this.#bufLen : this.#headHave);
   }
 
   /**
@@ -279,24 +295,26 @@ export class PacketDecoder {
     this.#need = 0;
     this.#large = Large.None;
     this.#left = 0;
+    this.#headHave = 0;
+    if (this.#publish !== null) this.#publish._total = -1;
     this.packet = null;
     this.error = null;
   }
 
   /** A large PUBLISH is under way (its head was handed out, not yet its last piece). */
   get inPieces(): boolean {
-    return this.#large !== Large.None;
+    return this.#large === Large.Head || this.#large === Large.Payload;
   }
 
   /** Decodes the next packet: DECODE_PACKET, DECODE_NEED_DATA or DECODE_ERROR. Never throws. */
   next(): number {
     if (this.error !== null) return DECODE_ERROR;
     this.packet = null;
-    if (this.#large !== Large.None) return this.#nextLarge();
     const chunk = this.#chunk;
     let pos = this.#pos;
     const end = chunk.length;
     if (this.#bufLen > 0) {
+      if (this.#large !== Large.None) return this.#nextLarge();
       const buf = this.#buf;
       const base = this.#base;
       let have = this.#bufLen;
@@ -315,7 +333,8 @@ export class PacketDecoder {
       const need = this.#need;
       if (need > this.#size) {
         // A PUBLISH larger than the buffer (#header let only that through).
-        this.#bufLen = have;
+        this.#headHave = have;
+        this.#bufLen = 1;
         this.#pos = pos;
         this.#large = Large.Head;
         return this.#nextLarge();
@@ -345,6 +364,8 @@ export class PacketDecoder {
       // delivered the same way however the network cuts it.
       this.#pos = pos;
       this.#need = total;
+      this.#headHave = 0;
+      this.#bufLen = 1;
       this.#large = Large.Head;
       return this.#nextLarge();
     }
@@ -380,6 +401,12 @@ export class PacketDecoder {
     const chunk = this.#chunk;
     let pos = this.#pos;
     const end = chunk.length;
+    if (this.#large === Large.Done) {
+      this.#publish!._total = -1;
+      this.#large = Large.None;
+      this.#bufLen = 0;
+      return this.next();
+    }
     if (this.#large === Large.Payload) {
       if (pos >= end) return this.#consumed();
       const pub = this.#publish!;
@@ -388,9 +415,9 @@ export class PacketDecoder {
       pub.bytes = chunk;
       pub.payloadStart = pos;
       pub.payloadEnd = pos + take;
-      pub.pieceOffset = pub.payloadLength - left;
+      pub._offset = pub._total - left;
       this.#left = left - take;
-      if (left === take) this.#large = Large.None;
+      if (left === take) this.#large = Large.Done;
       this.#pos = pos + take;
       this.packet = pub;
       return DECODE_PIECE;
@@ -398,7 +425,7 @@ export class PacketDecoder {
     // Gather the head in the buffer, as many bytes at a time as are known to belong to it.
     const buf = this.#buf;
     const base = this.#base;
-    let have = this.#bufLen;
+    let have = this.#headHave;
     let head: number;
     for (;;) {
       head = this.#headLength(buf, base, have);
@@ -410,7 +437,7 @@ export class PacketDecoder {
       let take = want - have;
       if (take > end - pos) take = end - pos;
       if (take <= 0) {
-        this.#bufLen = have;
+        this.#headHave = have;
         return this.#consumed();
       }
       for (let i = 0; i < take; i++) buf[base + have + i] = chunk[pos + i];
@@ -418,14 +445,14 @@ export class PacketDecoder {
       pos += take;
     }
     this.#pos = pos;
-    this.#bufLen = 0;
+    this.#headHave = 0;
     const total = this.#need;
     this.#need = 0;
     const r = this.#parse(buf, base, base + head);
     if (r !== DECODE_PACKET) return r;
     const pub = this.#publish!;
-    pub.payloadLength = this.#left = total - head;
-    pub.pieceOffset = 0;
+    pub._total = this.#left = total - head;
+    pub._offset = 0;
     this.#large = Large.Payload;
     return DECODE_PUBLISH_HEAD;
   }
@@ -475,9 +502,11 @@ export class PacketDecoder {
       mul *= 128;
     }
     const total = i - start + rl;
-    if (total > this.maxPacketSize) return this.#fail(ReasonCode.PacketTooLarge, '[MQTT-3.1.2-24] packet larger than the Maximum Packet Size');
-    if (total > this.#size && b[start] >> 4 !== PacketType.Publish) {
-      return this.#fail(ReasonCode.PacketTooLarge, 'packet larger than the receive buffer (only a PUBLISH may be, and it comes in pieces)');
+    if (total > this.#plain) {
+      if (total > this.maxPacketSize) return this.#fail(ReasonCode.PacketTooLarge, '[MQTT-3.1.2-24] packet larger than the Maximum Packet Size');
+      if (b[start] >> 4 !== PacketType.Publish) {
+        return this.#fail(ReasonCode.PacketTooLarge, 'packet larger than the receive buffer (only a PUBLISH may be, and it comes in pieces)');
+      }
     }
     this.#bodyOffset = i - start;
     return total;
@@ -746,8 +775,6 @@ export class PacketDecoder {
     pub.topicEnd = topicEnd;
     pub.payloadStart = p;
     pub.payloadEnd = end;
-    pub.payloadLength = end - p;
-    pub.pieceOffset = 0;
     this.packet = pub;
     return DECODE_PACKET;
   }
