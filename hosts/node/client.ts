@@ -426,7 +426,7 @@ export class NodeClient extends EventEmitter {
     queueMicrotask(() => {
       this.#error(err);
       this.emit('close');
-      this.emit('end');
+      this.#finishEnd(); // 'end'; an end() already waiting resolves, subscribe calls still waiting reject
     });
   }
 
@@ -444,7 +444,13 @@ export class NodeClient extends EventEmitter {
       : opts;
     // One message at a time may wait for room (see #park); while it waits, the
     // ones behind it are refused, so acceptance order stays publish order.
-    const token = this.#parked ? PublishError.OutboxFull : this.core.publish(topic, payload, coreOpts, this.#now());
+    let token: number;
+    try {
+      token = this.#parked ? PublishError.OutboxFull : this.core.publish(topic, payload, coreOpts, this.#now());
+    } catch (e) {
+      this.#storeFailed(e);
+      return this.#refuseFailed(callback);
+    }
     this.#schedule();
     if (token >= 0) return this.#accepted(token, opts.qos ?? 0, callback);
     if (token === PublishError.OutboxFull && !this.#parked && this.core.backedUp) return this.#park(topic, payload, coreOpts, callback);
@@ -731,6 +737,9 @@ export class NodeClient extends EventEmitter {
       holdWrites();
       try {
         c.core.receive(chunk, c.#now());
+      } catch (e) {
+        c.#storeFailed(e);
+        return false;
       } finally {
         releaseWrites();
       }
@@ -1045,9 +1054,30 @@ export class NodeClient extends EventEmitter {
 
   #onDeadline(): void {
     this.#timerAt = Infinity;
-    this.core.tick(this.#now());
+    try {
+      this.core.tick(this.#now());
+    } catch (e) {
+      this.#storeFailed(e);
+      return;
+    }
     if (this.#parked) this.#retryParked();
     this.#schedule();
+  }
+
+  /**
+   * The session store failed to write (the disk filled, a permission
+   * changed): what the session holds can no longer be kept, so the client
+   * stops as a power cut would stop it, and says why ('error', 'close',
+   * 'end'; later calls reject). Anything else thrown is a bug: rethrown.
+   */
+  #storeFailed(e: unknown): void {
+    if (!(e instanceof SessionFileError)) throw e;
+    const t = this.#transport;
+    this.#transport = null;
+    this.#clearTimer();
+    this.connected = false;
+    t?.destroy();
+    this.#fail(e);
   }
 
   #clearTimer(): void {

@@ -81,6 +81,44 @@ describe('connect() with a sessionFile', () => {
     expect(JSON.parse(stdout)).toEqual({ error: want, code: 'EACCES', rejected: want });
   });
 
+  it('a session write that fails later (permissions changed): publish rejects, error, close and end; no uncaught exception', async () => {
+    const d = fresh();
+    const prefix = path.join(d, 'dev');
+    const script = `
+      import { chmodSync } from 'node:fs';
+      import { connect } from ${JSON.stringify(CLIENT)};
+      const out = { events: [] };
+      process.on('uncaughtException', (e) => { out.uncaught = e.message; console.log(JSON.stringify(out)); process.exit(3); });
+      const c = connect('${NOWHERE}', { clientId: 'dev', sessionFile: ${JSON.stringify(prefix)}, reconnectPeriod: 0 });
+      c.on('error', (e) => { if (e.code !== 'ECONNREFUSED') out.events.push('error: ' + e.message); });
+      c.on('close', () => out.events.push('close'));
+      c.on('end', () => out.events.push('end'));
+      await c.publish('t', 'one', { qos: 1 });
+      await c.publish('t', 'two', { qos: 1 });
+      chmodSync(${JSON.stringify(prefix)} + '.0', 0o444);
+      chmodSync(${JSON.stringify(prefix)} + '.1', 0o444);
+      out.rejected = await c.publish('t', 'three', { qos: 1 }).then(() => 'accepted', (e) => e.message);
+      out.again = await c.publish('t', 'four', { qos: 1 }).then(() => 'accepted', (e) => e.message);
+      await c.end();
+      setImmediate(() => console.log(JSON.stringify(out)));
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b; });
+    child.stderr.on('data', (b: Buffer) => { stderr += b; });
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    expect(code, stdout + stderr).toBe(0);
+    const out = JSON.parse(stdout) as { events: string[]; rejected: string; again: string };
+    const failed = new RegExp(`^cannot write the session file "${prefix.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\.[01]": permission denied$`);
+    expect(out.rejected).toMatch(failed);
+    expect(out.again).toBe(out.rejected);
+    expect(out.events.filter((e) => e !== 'close')).toEqual([`error: ${out.rejected}`, 'end']);
+  });
+
   it('both slots damaged: the files are kept beside it, sessionDamaged says where, and a new session starts', async () => {
     const d = fresh();
     const prefix = path.join(d, 'dev');
