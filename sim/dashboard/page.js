@@ -35,8 +35,17 @@
     el.textContent = text;
   }
 
-  function openStream() {
-    const events = new EventSource('/events');
+  let events = null;
+  let runNames = [];
+  let wantedRun = '';
+
+  // The run to show: '' follows the latest; a name shows that run (a variant already over, say) whole.
+  function openStream(run) {
+    if (events) events.close();
+    wantedRun = run;
+    points = [];
+    connects = { widthS: 1, peaks: [] };
+    events = new EventSource(run ? `/events?run=${encodeURIComponent(run)}` : '/events');
     events.addEventListener('open', () => setStatus('live', 'live'));
     events.addEventListener('error', () => {
       if (events.readyState === EventSource.CLOSED) setStatus('down', 'refused or closed; reload to retry');
@@ -55,6 +64,7 @@
     }
     if (points.length > HISTORY_POINTS) points.splice(0, points.length - HISTORY_POINTS);
     if (msg.connects) connects = msg.connects;
+    if (msg.runs) renderRuns(msg.runs, msg.run);
     frame = msg.frame;
     if (!renderQueued) {
       renderQueued = true;
@@ -74,6 +84,21 @@
     renderCharts();
     if (selectedId !== null) refreshDetail();
   }
+
+  function renderRuns(names, shown) {
+    const pick = $('run-pick');
+    if (names.join('\n') !== runNames.join('\n')) {
+      runNames = names.slice();
+      const options = [new Option('the latest, live', '')];
+      for (const name of names) options.push(new Option(name, name));
+      pick.replaceChildren(...options);
+      pick.value = wantedRun;
+    }
+    $('run-field').hidden = names.length < 2 && wantedRun === '';
+    $('run-shown').textContent = shown;
+  }
+
+  $('run-pick').addEventListener('change', () => openStream($('run-pick').value));
 
   // ------------------------------------------------------------ fleet
 
@@ -508,5 +533,5 @@
     return `${n(b)} B`;
   }
 
-  openStream();
+  openStream('');
 })();

@@ -4,17 +4,22 @@
 // and lends a detail provider (sim/dashboard/types.ts).
 //
 // The server keeps the run's chart history from its first frame, so a page
-// opened late, or after the run ended, shows the whole run: one point per
-// frame, thinned to every other point when there are more than historyPoints
-// (the first and the latest always kept), and the connection rate as the most
-// CONNECTs in one whole second of sim time per bucket, buckets doubling in
-// width when there are more than 2 × historyPoints (so its peak stays the
-// run's peak, the number the CLI prints).
+// opened late, or after the run ended, shows the whole run: a point every
+// `stride` frames plus the latest, the stride doubling whenever there would
+// be more than historyPoints (the whole run stays evenly covered), and the
+// connection rate as the most CONNECTs in one whole second of sim time per
+// bucket, buckets doubling in width past 2 × historyPoints (so its peak stays
+// the run's peak, the number the CLI prints).
 //
-// Bounds: at most maxBrowsers event streams; at most one frame per
-// pushIntervalMs to each browser (intermediate frames are dropped, the latest
-// is kept); at most historyPoints chart points and 2 × historyPoints
-// connection-rate buckets; a browser whose socket is backed up is skipped
+// A run of several variants is several runs (a frame names its scenario or
+// variant): the server keeps the last maxRuns of them, and a page can pick an
+// earlier one (/events?run=NAME) to see it whole; by default it follows the
+// latest.
+//
+// Bounds: at most maxBrowsers event streams; at most maxRuns runs kept; at
+// most one frame per pushIntervalMs to each browser (intermediate frames are
+// dropped, the latest is kept); at most historyPoints chart points and
+// 2 × historyPoints connection-rate buckets per run; a browser whose socket is backed up is skipped
 // until it drains; device ids are capped in length.
 
 import { createHash } from 'node:crypto';
@@ -40,6 +45,8 @@ export interface DashboardOptions {
   historyPoints?: number;
   /** Least time between two frames to one browser. Default 250 ms. */
   pushIntervalMs?: number;
+  /** Runs (scenarios or variants) whose history is kept; the oldest goes first. Default 16. */
+  maxRuns?: number;
 }
 
 export interface DashboardHandle {
@@ -84,13 +91,95 @@ export interface FrameMessage {
   reset: boolean;
   /** The whole connection-rate history. */
   connects: ConnectHistory;
+  /** The run shown (its frames' scenario), and every run kept, oldest first. */
+  run: string;
+  runs: string[];
+}
+
+/** One run's chart history: a point every `stride` frames plus the latest, and its connection rate. */
+class RunHistory {
+  points: ChartPoint[] = [];
+  connects: ConnectHistory = { widthS: 1, peaks: [] };
+  /** Bumped at every frame, and when the points are thinned. */
+  frameSeq = 0;
+  epoch = 0;
+  #frameNo = 0;
+  #stride = 1;
+  #json = { seq: -1, text: '' };
+
+  constructor(
+    readonly name: string,
+    public last: Frame,
+    readonly maxPoints: number,
+  ) {}
+
+  add(f: Frame, nextSeq: () => number): void {
+    this.last = f;
+    this.frameSeq++;
+    // The latest frame is always the last point; it replaces a last point that is not on the stride.
+    const n = this.#frameNo++;
+    const tail = this.points[this.points.length - 1];
+    const replace = tail !== undefined && tail.n % this.#stride !== 0;
+    const point: ChartPoint = {
+      seq: replace ? tail.seq : nextSeq(),
+      n,
+      simTimeMs: f.simTimeMs,
+      queued: f.broker.queued,
+      delivered: f.broker.delivered,
+      acked: f.counters.acked,
+      lost: f.counters.lost,
+      connectsPerSecond: f.broker.connectsPerSecond,
+    };
+    if (replace) this.points[this.points.length - 1] = point;
+    else this.points.push(point);
+    if (this.points.length > this.maxPoints) {
+      // Half the resolution, the whole run still covered evenly; browsers get it anew.
+      this.#stride *= 2;
+      this.points = this.points.filter((p) => p.n % this.#stride === 0 || p === point);
+      this.epoch++;
+    }
+    const cs = f.broker.connectSeconds;
+    if (cs) for (let k = 0; k < cs.counts.length; k++) this.#connectsIn(cs.fromS + k, cs.counts[k]!);
+    else this.#connectsIn(Math.floor(f.simTimeMs / 1000) - 1, f.broker.connectsPerSecond);
+  }
+
+  /** Record `count` CONNECTs in second `second` of sim time. */
+  #connectsIn(second: number, count: number): void {
+    if (second < 0) return;
+    const maxBuckets = this.maxPoints * 2;
+    let c = this.connects;
+    let i = Math.floor(second / c.widthS);
+    while (i >= maxBuckets) {
+      const merged: number[] = [];
+      for (let k = 0; k < c.peaks.length; k += 2) merged.push(Math.max(c.peaks[k]!, c.peaks[k + 1] ?? 0));
+      c = { widthS: c.widthS * 2, peaks: merged };
+      i = Math.floor(second / c.widthS);
+    }
+    while (c.peaks.length <= i) c.peaks.push(0);
+    if (count > c.peaks[i]!) c.peaks[i] = count;
+    this.connects = c;
+  }
+
+  /** The last frame as JSON, serialised once per frame that is sent. */
+  frameJson(): string {
+    if (this.#json.seq !== this.frameSeq) {
+      const f = this.last;
+      const capped = f.devices.length > MAX_GRID_DEVICES ? { ...f, devices: f.devices.slice(0, MAX_GRID_DEVICES) } : f;
+      this.#json = { seq: this.frameSeq, text: JSON.stringify(capped) };
+    }
+    return this.#json.text;
+  }
 }
 
 interface Browser {
   res: http.ServerResponse;
+  /** The run asked for with ?run=, or null to follow the latest. */
+  wants: string | null;
+  shown: RunHistory | null;
   frameSeq: number;
+  epoch: number;
   pointSeq: number;
-  historyEpoch: number;
+  runsVersion: number;
 }
 
 export async function startDashboard(opts: DashboardOptions = {}): Promise<DashboardHandle> {
@@ -103,68 +192,25 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
   // frame (amortised over the thinning), so a simulator may call it far more
   // often than browsers are served. Serialising happens at push time, once per
   // frame that is actually sent.
-  let latest: Frame | null = null;
-  let frameSeq = 0;
-  let serialized = { seq: -1, json: '' };
-  let history: ChartPoint[] = [];
+  const maxRuns = opts.maxRuns ?? 16;
+  let runs: RunHistory[] = [];
+  let current: RunHistory | null = null;
+  let runsVersion = 0;
   let pointSeq = 0;
-  let frameNo = 0;
-  let stride = 1;
-  let historyEpoch = 0;
-  let connects: ConnectHistory = { widthS: 1, peaks: [] };
-  const maxBuckets = historyPoints * 2;
+  const nextSeq = () => ++pointSeq;
   let provider: ((id: string) => DeviceDetail | null) | null = null;
-
-  /** Record `count` CONNECTs in second `second` of sim time. */
-  function connectsIn(second: number, count: number): void {
-    if (second < 0) return;
-    let i = Math.floor(second / connects.widthS);
-    while (i >= maxBuckets) {
-      const merged: number[] = [];
-      for (let k = 0; k < connects.peaks.length; k += 2) merged.push(Math.max(connects.peaks[k]!, connects.peaks[k + 1] ?? 0));
-      connects = { widthS: connects.widthS * 2, peaks: merged };
-      i = Math.floor(second / connects.widthS);
-    }
-    while (connects.peaks.length <= i) connects.peaks.push(0);
-    if (count > connects.peaks[i]!) connects.peaks[i] = count;
-  }
 
   const feed: DashboardFeed = {
     frame(f: Frame): void {
-      if (latest && (f.scenario !== latest.scenario || f.simTimeMs < latest.simTimeMs)) {
-        history = [];
-        connects = { widthS: 1, peaks: [] };
-        frameNo = 0;
-        stride = 1;
-        historyEpoch++;
+      if (current === null || f.scenario !== current.name || f.simTimeMs < current.last.simTimeMs) {
+        // A new run (or the same one started again): it gets its own history, replacing one of the same name.
+        current = new RunHistory(f.scenario, f, historyPoints);
+        runs = runs.filter((r) => r.name !== f.scenario);
+        runs.push(current);
+        if (runs.length > maxRuns) runs.splice(0, runs.length - maxRuns);
+        runsVersion++;
       }
-      latest = f;
-      frameSeq++;
-      // The latest frame is always the last point; it replaces a last point that is not on the stride.
-      const n = frameNo++;
-      const tail = history[history.length - 1];
-      const replace = tail !== undefined && tail.n % stride !== 0;
-      const point: ChartPoint = {
-        seq: replace ? tail.seq : ++pointSeq,
-        n,
-        simTimeMs: f.simTimeMs,
-        queued: f.broker.queued,
-        delivered: f.broker.delivered,
-        acked: f.counters.acked,
-        lost: f.counters.lost,
-        connectsPerSecond: f.broker.connectsPerSecond,
-      };
-      if (replace) history[history.length - 1] = point;
-      else history.push(point);
-      if (history.length > historyPoints) {
-        // Half the resolution, the whole run still covered evenly; browsers get it anew.
-        stride *= 2;
-        history = history.filter((p) => p.n % stride === 0 || p === point);
-        historyEpoch++;
-      }
-      const cs = f.broker.connectSeconds;
-      if (cs) for (let k = 0; k < cs.counts.length; k++) connectsIn(cs.fromS + k, cs.counts[k]!);
-      else connectsIn(Math.floor(f.simTimeMs / 1000) - 1, f.broker.connectsPerSecond);
+      current.add(f, nextSeq);
     },
     setDetailProvider(p: (id: string) => DeviceDetail | null): void {
       provider = p;
@@ -174,25 +220,20 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
   const browsers = new Set<Browser>();
   let ticker: NodeJS.Timeout | null = null;
 
-  function frameJson(): string {
-    if (serialized.seq !== frameSeq) {
-      const f = latest!;
-      const capped = f.devices.length > MAX_GRID_DEVICES ? { ...f, devices: f.devices.slice(0, MAX_GRID_DEVICES) } : f;
-      serialized = { seq: frameSeq, json: JSON.stringify(capped) };
-    }
-    return serialized.json;
-  }
-
   function push(b: Browser): void {
-    if (!latest || b.frameSeq === frameSeq) return;
+    const r = (b.wants !== null ? runs.find((x) => x.name === b.wants) : undefined) ?? current;
+    if (r === null) return;
+    const reset = b.shown !== r || b.epoch !== r.epoch;
+    if (!reset && b.frameSeq === r.frameSeq && b.runsVersion === runsVersion) return;
     if (b.res.writableLength > MAX_BACKLOG_BYTES) return; // slow browser: it gets a later frame
-    const reset = b.historyEpoch !== historyEpoch;
-    const points = reset ? history : history.filter((p) => p.seq >= b.pointSeq);
-    const data = `{"frame":${frameJson()},"points":${JSON.stringify(points)},"reset":${reset},"connects":${JSON.stringify(connects)}}`;
+    const points = reset ? r.points : r.points.filter((p) => p.seq >= b.pointSeq);
+    const data = `{"frame":${r.frameJson()},"points":${JSON.stringify(points)},"reset":${reset},"connects":${JSON.stringify(r.connects)},"run":${JSON.stringify(r.name)},"runs":${JSON.stringify(runs.map((x) => x.name))}}`;
     b.res.write(`event: frame\ndata: ${data}\n\n`);
-    b.frameSeq = frameSeq;
-    b.historyEpoch = historyEpoch;
-    b.pointSeq = history.length > 0 ? history[history.length - 1]!.seq : 0;
+    b.shown = r;
+    b.frameSeq = r.frameSeq;
+    b.epoch = r.epoch;
+    b.runsVersion = runsVersion;
+    b.pointSeq = r.points.length > 0 ? r.points[r.points.length - 1]!.seq : 0;
   }
 
   function tick(): void {
@@ -211,8 +252,9 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
       'x-content-type-options': 'nosniff',
     });
     res.write('retry: 2000\n\n');
-    // A fresh browser starts from an older epoch, so its first frame carries the whole history.
-    const b: Browser = { res, frameSeq: 0, pointSeq: 0, historyEpoch: historyEpoch - 1 };
+    // A fresh browser has been shown nothing, so its first frame carries the whole history.
+    const wants = new URL(req.url ?? '/', 'http://x').searchParams.get('run');
+    const b: Browser = { res, wants: wants === null || wants === '' ? null : wants.slice(0, MAX_ID_LENGTH), shown: null, frameSeq: 0, epoch: 0, pointSeq: 0, runsVersion: 0 };
     browsers.add(b);
     push(b);
     if (!ticker) {

@@ -66,7 +66,8 @@ class EventReader {
   constructor(url: string) {
     let onReady!: () => void;
     this.ready = new Promise((r) => { onReady = r; });
-    this.#req = http.get(new URL('/events', url), (res) => {
+    const target = new URL(url);
+    this.#req = http.get(target.pathname.startsWith('/events') ? target : new URL('/events', url), (res) => {
       this.status = res.statusCode!;
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -213,6 +214,24 @@ describe('dashboard server', () => {
     expect(c.peaks.length).toBeLessThanOrEqual(20);
     expect(Math.max(...c.peaks)).toBe(121);
     expect(c.peaks.indexOf(121)).toBe(Math.floor(77 / 8));
+  });
+
+  it('keeps each run of a multi-variant run; a page follows the latest or picks one with ?run=', async () => {
+    const d = await start({ maxRuns: 2 });
+    for (const [name, frames] of [['a', 3], ['b', 2], ['c', 4]] as const) for (let i = 1; i <= frames; i++) d.feed.frame(frameAt(i * 1000, i * 1000, { scenario: name }));
+    const latest = reader(d.url);
+    const picked = reader(new URL('/events?run=b', d.url).href);
+    await Promise.all([latest.ready, picked.ready]);
+    await sleep(50);
+    expect(latest.messages[0]).toMatchObject({ run: 'c', runs: ['b', 'c'], reset: true });
+    expect(latest.messages[0]!.points.map((p) => p.simTimeMs)).toEqual([1000, 2000, 3000, 4000]);
+    expect(picked.messages[0]).toMatchObject({ run: 'b', runs: ['b', 'c'], frame: { scenario: 'b' } });
+    expect(picked.messages[0]!.points.map((p) => p.simTimeMs)).toEqual([1000, 2000]);
+    // A run that is not kept: the latest is shown instead.
+    const gone = reader(new URL('/events?run=a', d.url).href);
+    await gone.ready;
+    await sleep(50);
+    expect(gone.messages[0]!.run).toBe('c');
   });
 
   it('caps the devices sent per frame at 2,000', async () => {
@@ -372,6 +391,21 @@ describeChromium('dashboard in chromium', () => {
     await page.locator('#device-state', { hasText: 'no device' }).waitFor();
   });
 
+  it('offers the runs it keeps once there are two, and shows an earlier one whole', async () => {
+    expect(await page.locator('#run-field').isHidden()).toBe(true);
+    const first = latest.scenario;
+    const firstPoints = await page.locator('#chart-queue path.series').evaluate((p) => (p.getAttribute('d')!.match(/[ML]/g) ?? []).length);
+    dashboard.feed.frame({ ...latest, scenario: 'second run', simTimeMs: 1000 });
+    await page.locator('#run-field').waitFor({ state: 'visible' });
+    await page.locator('#scenario', { hasText: 'second run' }).waitFor();
+    expect(await page.locator('#run-pick option').allTextContents()).toEqual(['the latest, live', first, 'second run']);
+    await page.locator('#run-pick').selectOption(first);
+    await page.locator('#scenario', { hasText: first }).waitFor();
+    await expect.poll(() => page.locator('#chart-queue path.series').evaluate((p) => (p.getAttribute('d')!.match(/[ML]/g) ?? []).length)).toBeGreaterThanOrEqual(firstPoints);
+    await page.locator('#run-pick').selectOption('');
+    await page.locator('#scenario', { hasText: 'second run' }).waitFor();
+  });
+
   it('shows a busy device, then leaves no errors and no requests to other hosts', async () => {
     const busy = latest.devices.find((d) => d.inflight >= 2)!;
     await page.locator('#pick-id').fill(busy.id);
@@ -407,6 +441,17 @@ describe('the dashboard of a run', () => {
       expect(m.points.at(-1)!.simTimeMs).toBe(480_000);
       expect(m.points.length).toBeGreaterThanOrEqual(90); // a point at each 5 s sample at least
       expect(m.frame.marks).toEqual([{ kind: 'power-outage', label: 'power outage: 120 s, the broker back 5 s after the power', fromMs: 120_000, toMs: 245_000 }]);
+      expect(m.runs).toEqual(['no-backoff', 'full-jitter']);
+      // The earlier variant is kept whole too, with its own peak.
+      const first = new EventReader(new URL('/events?run=no-backoff', d.url).href);
+      await first.ready;
+      await expect.poll(() => first.messages.length).toBeGreaterThan(0);
+      first.close();
+      const f = first.messages[0]!;
+      expect(f.run).toBe('no-backoff');
+      expect(Math.max(...f.connects.peaks)).toBe(r.variants[0]!.broker.peakConnectsPerSecond);
+      expect(r.variants[0]!.broker.peakConnectsPerSecond).toBeGreaterThan(v.broker.peakConnectsPerSecond);
+      expect(f.points.at(-1)!.simTimeMs).toBe(480_000);
     } finally {
       await d.close();
     }
