@@ -24,6 +24,8 @@ export interface Machine {
   mosquitto: string;
   mqttjs: string;
   date: string;
+  /** 1-minute load average when the run started and when it ended (other work on the machine skews every row). */
+  load: string;
 }
 
 export interface Settings {
@@ -91,10 +93,20 @@ const LATENCY_BOUND =
   'acks with one write, so what is left of a round trip is mostly the broker\'s loop and the cross-process wake-ups of ' +
   'this 2-vCPU VM. A larger window raises both clients.';
 const SYSCALL_BOUND =
-  'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in a CPU profile of a ' +
-  'publish run the socket writes and the native read dispatch are most of the busy time and the core and the host a ' +
-  'few per cent. Dormouse answers sooner than MQTT.js and so puts fewer messages in each system call (the .writes and ' +
+  'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in the CPU profile of a ' +
+  'QoS 1 publish run below, the write system call is the largest single part of the main thread\'s busy time (41 %) and ' +
+  'the core and the host a third, on a machine at load 35-40. Dormouse answers sooner than MQTT.js and so puts fewer messages in each system call (the .writes and ' +
   '.reads rows): its lead in CPU is in JavaScript, not in the kernel. The ratio moves by a few hundredths from run to run.';
+
+const SYSCALLS_PER_MESSAGE =
+  'System calls per message follow from how many messages each call carries, and that follows from speed: a client ' +
+  'that answers sooner than the broker writes finds fewer messages waiting at each read and has fewer answers to put ' +
+  'in each write. Both clients make one read per readiness event (libuv reads until the socket is empty: 64 KiB ' +
+  'buffers) and Dormouse one write per turn of the event loop (writes are staged and flushed from setImmediate), so ' +
+  'Dormouse makes more, smaller calls because it waits less, not because it splits its I/O. Fewer calls would mean ' +
+  'waiting on purpose: that is done only where no round trip waits on the client (QoS 0 bursts, see ' +
+  'e2e.backlog.qos0.cpu); at QoS 1 and 2 the broker waits for every ack (mosquitto keeps 20 messages in flight), so ' +
+  'delaying a read or a write would cost the rate rows more than the calls save.';
 
 export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos0.rate': 'At QoS 0 mosquitto is the limit (its busy share is in the note above).',
@@ -102,15 +114,17 @@ export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos2.rate': LATENCY_BOUND + ' QoS 2 needs two round trips per message.',
   'e2e.publish.qos1.cpu': SYSCALL_BOUND,
   'e2e.publish.qos2.cpu': SYSCALL_BOUND,
+  'e2e.backlog.qos0.rate':
+    'Broker-bound: mosquitto writes the backlog one PUBLISH per write and is busy close to a whole core with the faster ' +
+    'reader (the note above).',
   'e2e.backlog.qos0.cpu':
-    'The broker is the limit here: with Dormouse, mosquitto is busy close to a whole core over the drain (the note on ' +
-    'e2e.backlog.qos0.rate), so the backlog arrives no faster than mosquitto writes it, and what Dormouse spends beyond its ' +
-    'JavaScript is the read path of a client that waits for data: the .reads row shows it making a read ' +
-    'system call for every few messages while MQTT.js makes almost none. mosquitto writes the backlog one PUBLISH at a ' +
-    'time; MQTT.js, at about 1.7 us of JavaScript per message, finds up to 64 KiB waiting at each read, while Dormouse, ' +
-    'done with a chunk in a few microseconds, reads again as soon as more has arrived (the .reads row: a read every 6 or 7 messages). In a ' +
-    'CPU profile of one drain the core and the host are under a fifth of Dormouse\'s busy time; Node\'s native read ' +
-    'dispatch and the read calls are most of the rest. Batching reads on purpose would add latency to every message.',
+    'What Dormouse spends beyond its JavaScript is the read path. mosquitto writes the backlog one PUBLISH at a time; ' +
+    'MQTT.js, at several us of JavaScript per message, finds a socket-full waiting at each read, while Dormouse, faster ' +
+    'than the broker, read again as soon as a few messages had arrived. Since issue 14 the Node host pauses reading for ' +
+    '1 ms after a read of 8 or more messages that needed no answer (QoS 0, nothing of ours in flight), which cut its reads ' +
+    'per message several times over (the .reads row); in a CPU profile of a drain the core and the host are a minority ' +
+    'of the main thread\'s busy time and the rest is Node\'s read dispatch, timers and GC (see "Where the time and the ' +
+    'system calls go").',
   'e2e.backlog.qos1.cpu':
     'The read path of e2e.backlog.qos0.cpu, plus the PUBACKs: Dormouse acknowledges a chunk of PUBLISHes in one write ' +
     '(the .writes row) where MQTT.js writes each PUBACK alone; its reads are the faster client\'s many small ones.',
@@ -151,7 +165,7 @@ export function writeMarkdown(file: string, results: Result[], m: Machine, s: Se
   out.push(`Generated by \`npm run bench:e2e${s.quick ? ' -- --quick' : ''} -- --markdown ${file}\` on ${m.date.slice(0, 10)} (${Math.round(s.seconds)} s).`, '');
   out.push('| machine | |', '|---|---|');
   out.push(`| CPU | ${m.cpu}, ${m.cores} cores |`, `| memory | ${m.memory} |`, `| OS | ${m.os} |`, `| Node | ${m.node} |`);
-  out.push(`| broker | ${m.mosquitto}, on 127.0.0.1, persistence off |`, `| peer | MQTT.js ${m.mqttjs} |`, `| date | ${m.date} |`, '');
+  out.push(`| broker | ${m.mosquitto}, on 127.0.0.1, persistence off |`, `| peer | MQTT.js ${m.mqttjs} |`, `| date | ${m.date} |`, `| load average (1 min), start / end | ${m.load} |`, '');
   out.push(
     'Ratio is ours over MQTT.js in the unit of the row. Machines are noisy: each row is a median of alternating rounds, ' +
       'and between full runs of the same code on this 2-vCPU VM the CPU ratios moved by up to about 0.3 (backlog QoS 0: ' +
@@ -179,8 +193,68 @@ export function writeMarkdown(file: string, results: Result[], m: Machine, s: Se
   out.push('## Targets missed', '');
   if (missed.length === 0) out.push('None in this run.');
   for (const r of missed) {
-    out.push(`- **${r.bench}** (${r.target!.text}): ${fmt(r.ours)} vs ${fmt(r.peer ?? 0)} ${r.unit}, ratio ${r.ratio?.toFixed(2) ?? '-'}. ${WHY_MISSED[r.bench] ?? ''}`);
+    const why = WHY_MISSED[r.bench] ?? (/\.(reads|writes)$/.test(r.bench) ? SYSCALLS_PER_MESSAGE : '');
+    out.push(`- **${r.bench}** (${r.target!.text}): ${fmt(r.ours)} vs ${fmt(r.peer ?? 0)} ${r.unit}, ratio ${r.ratio?.toFixed(2) ?? '-'}. ${why}`);
   }
-  out.push('');
+  out.push('', PROFILE, '');
   writeFileSync(file, out.join('\n'));
 }
+
+/**
+ * Issue 14's profile and issue 12 item 6's back-pressure run, written by hand
+ * from the commands named in it (not regenerated by bench:e2e): where each
+ * client's time and system calls go, beside MQTT.js.
+ */
+const PROFILE = `## Where the time and the system calls go (issue 14)
+
+Measured on 2026-12-07 on the machine of the run above (2 vCPUs shared with six other jobs: load average 35-40, so
+absolute figures are several times those of a quiet machine; compare within a row). Each line names its command.
+
+**CPU profiles** of one client process, main thread, \`node --import tsx bench/e2e-profile.ts drain 0 ours|peer --cpu-prof --n 100000\`
+and \`... publish 1 ours|peer --cpu-prof --n 40000\` (V8 sampling every 100 us; the summary is printed by the script):
+
+| run | client CPU/msg (all threads, user+sys) | main thread busy | split of the busy time |
+|---|---:|---:|---|
+| drain QoS 0, Dormouse | 3.28 us | 374 ms | host + core JavaScript 56 % (payload copy and Buffer pool 26 %, decode 24 %, delivery 9 %), Node's JavaScript 28 % (timers, streams), V8 internals 15 %, GC 1 % |
+| drain QoS 0, MQTT.js | 7.89 us | 2,039 ms | Node's JavaScript (streams, process.nextTick, BufferList) 48 %, MQTT.js with mqtt-packet, bl and debug 40 %, GC 5 % |
+| publish QoS 1, Dormouse | 15.4 us | 468 ms | the write system call (\`writeBuffer\`) 41 %, host + core 33 %, Node's JavaScript 18 %, GC 2 % |
+| publish QoS 1, MQTT.js | 32.4 us | 3,097 ms | Node's JavaScript 36 %, MQTT.js 34 %, \`writev\` 18 %, GC 6 % |
+
+So at QoS 1 the biggest single cost of Dormouse's main thread is the write system call itself (a loopback write
+does the receiver's TCP work and wakes mosquitto in the writer's time), and its JavaScript is a third; MQTT.js
+spends most of its time in JavaScript (its own and Node's stream machinery). Draining QoS 0, Dormouse's JavaScript
+is mostly copying each payload into a Buffer of its own (what the application keeps) and decoding; the main thread
+is busy for a third of the drain and waits for mosquitto the rest.
+
+**System calls**: the .writes and .reads rows above (\`/proc/self/io\` of the client process). \`strace -c -f\`
+(\`bench/e2e-profile.ts drain 0 ours|peer --strace\`) shows the rest of a worker's calls are its threads' futex waits
+(V8's platform and GC threads, libuv) and epoll_pwait, the same for both clients; strace slows the traced client so much
+that its reads per message say nothing about an untraced run, so the rows above are the figures to compare.
+
+Read coalescing (since issue 14): after a read of 8 or more messages that needed no answer and with none of ours in
+flight, the Node host waits 1 ms before the next read (a lone message, or any read answered with acks, is followed by
+an immediate read as before). \`bench/e2e-profile.ts drain 0 ours --n 100000\`, three pairs with and without it at load
+30+: 0.044-0.064 -> 0.025-0.028 reads per message; in bench:e2e backlog QoS 0, 0.105 reads per message (57x MQTT.js's)
+before, 0.018 (20x) after, CPU per message ratio 0.72 -> 0.32 (two runs, at different loads: see the rows above).
+
+## QoS 0 back-pressure (issue 12 item 6)
+
+\`npm run bench:pressure\` (bench/qos0-pressure.ts): 1 KiB QoS 0 messages to mosquitto from a loop that never yields
+(a callback each) and from a loop that awaits each publish (MQTT.js: until its callback), each library in a fresh
+process; Dormouse also with 15 times the messages. Peak RSS is the process's (getrusage), peak heap + buffers is sampled
+in the loop. On the machine above, 2026-12-07:
+
+| library | loop | messages | accepted | refused (to the callback) | callbacks fired | peak RSS MB | peak heap + buffers MB | ms until every callback | connection |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---|
+| Dormouse | never yields | 20,000 | 17,436 | 2,564 | 20,000 | 103.9 | 21.2 | 332 | kept |
+| MQTT.js | never yields | 20,000 | 20,000 | 0 | 20,000 | 146.0 | 33.7 | 8,194 | kept |
+| Dormouse | never yields | 300,000 | 8,226 | 291,774 | 300,000 | 99.2 | 21.4 | 6,282 | kept |
+| Dormouse | awaited | 20,000 | 20,000 | 0 | 20,000 | 98.8 | 19.5 | 841 | kept |
+| MQTT.js | awaited | 20,000 | 20,000 | 0 | 20,000 | 121.6 | 32.2 | 1,928 | kept |
+| Dormouse | awaited | 300,000 | 300,000 | 0 | 300,000 | 100.9 | 20.8 | 7,034 | kept |
+
+Dormouse's memory does not grow with the number of messages: a loop that never yields gets what the socket, the outbox
+and the 64 publishes allowed to wait for room hold accepted and the rest refused at once (each refusal to its callback, or as a 'drop' event
+without one); an awaited loop is paced by the socket and never refused. MQTT.js buffers everything a loop hands it
+(its memory grows with the loop) and adds a 'drain' listener per write once its socket is full (Node warns past 1,000),
+so its callbacks took 8.2 s for 20,000 messages; the side-by-side rows are kept at 20,000 for that reason.`;

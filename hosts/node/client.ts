@@ -178,6 +178,8 @@ interface Waiter {
 }
 
 const noop = (): void => {};
+/** Publishes that may wait for room while the socket is backed up (see NodeClient's #park); more are refused. */
+const PARK_LIMIT = 64;
 /** Messages in one read that make it a burst, after which the next read may wait a moment (see transport.ts). */
 const BURST_MESSAGES = 8;
 
@@ -306,8 +308,8 @@ export class NodeClient extends EventEmitter {
   #opened = false;
   /** TLS: the last connection resumed an earlier session (abbreviated handshake). */
   tlsResumed = false;
-  /** The one publish waiting for room while the socket is backed up (see #park). */
-  #parked: Parked | null = null;
+  /** Publishes waiting for room while the socket is backed up, in order (see #park); null when none. */
+  #parked: Parked[] | null = null;
 
   constructor(url: string, options: ConnectOptions = {}) {
     super();
@@ -442,19 +444,23 @@ export class NodeClient extends EventEmitter {
     const coreOpts = opts.properties
       ? { qos: opts.qos ?? 0, retain: opts.retain, messageExpiryInterval: opts.properties.messageExpiryInterval, properties: withoutExpiry(opts.properties) }
       : opts;
-    // One message at a time may wait for room (see #park); while it waits, the
-    // ones behind it are refused, so acceptance order stays publish order.
+    // While messages wait for room (see #park), a new one goes behind them, so
+    // acceptance order stays publish order; past PARK_LIMIT it is refused.
+    const parked = this.#parked;
+    if (parked !== null) {
+      return parked.length < PARK_LIMIT ? this.#park(topic, payload, coreOpts, callback) : this.#refusePublish(PublishError.OutboxFull, callback);
+    }
     let token: number;
     try {
-      token = this.#parked ? PublishError.OutboxFull : this.core.publish(topic, payload, coreOpts, this.#now());
+      token = this.core.publish(topic, payload, coreOpts, this.#now());
     } catch (e) {
       this.#storeFailed(e);
       return this.#refuseFailed(callback);
     }
     this.#schedule();
     if (token >= 0) return this.#accepted(token, opts.qos ?? 0, callback);
-    if (token === PublishError.OutboxFull && !this.#parked && this.core.backedUp) return this.#park(topic, payload, coreOpts, callback);
-    return this.#refuse(token, callback);
+    if (token === PublishError.OutboxFull && this.core.backedUp) return this.#park(topic, payload, coreOpts, callback);
+    return this.#refusePublish(token, callback);
   }
 
   /** The promise and callback of a message the core accepted (token >= 0). */
@@ -477,47 +483,61 @@ export class NodeClient extends EventEmitter {
    * waits on it (see Refusal): a caller that does not (a callback user, or a
    * loop that does not await) must not meet an unhandled rejection, which
    * ends a Node 20 process. A refusal for
-   * want of room (the outbox full under the reject policy) is also a 'drop'
-   * event (token 0, reason OutboxFullRefused).
+   * want of room (the outbox full under the reject policy) without a callback
+   * is also a 'drop' event (token 0, reason OutboxFullRefused).
    */
-  #refuse(code: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
+  #refusePublish(code: number, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
     const err = Object.assign(new Error(publishErrorMessage(code)), { code });
-    if (code === PublishError.OutboxFull) {
-      // DroppedNewest is reported by the core itself (a Dropped event).
+    if (callback) callback(err);
+    else if (code === PublishError.OutboxFull) {
+      // Without a callback, a caller that does not wait on the promise hears of it here.
+      // (DroppedNewest is reported by the core itself, as a Dropped event.)
       this.emit('drop', { token: 0, reason: DropReason.OutboxFullRefused, text: err.message });
     }
-    callback?.(err);
     return new Refusal(err);
   }
 
   /**
-   * The outbox is full because the socket is backed up: the first such
-   * publish waits for room (the payload copied: the caller may reuse its
-   * buffer) and is accepted when the socket drains, so a caller that awaits
-   * each publish is paced instead of refused. At most one waits, so memory
-   * stays fixed whatever the caller does.
+   * The outbox is full because the socket is backed up: the publish waits for
+   * room (its payload copied: the caller may reuse its buffer) and is accepted
+   * when the socket drains, so a caller that awaits each publish, or keeps a
+   * window of them outstanding (callbacks fire on acceptance), is paced
+   * instead of refused. At most PARK_LIMIT wait, so memory stays fixed
+   * whatever the caller does: a loop that never yields gets the rest refused.
    */
   #park(topic: string, payload: Uint8Array, opts: PublishOptions | CorePublishOptions, callback: ((err?: Error) => void) | undefined): Promise<Accepted> {
     const p = new Promise<Accepted>((resolve, reject) => {
-      this.#parked = { topic, payload: Uint8Array.prototype.slice.call(payload), opts, callback, resolve, reject };
+      (this.#parked ??= []).push({ topic, payload: Uint8Array.prototype.slice.call(payload), opts, callback, resolve, reject });
     });
-    // As #refuse: should it be refused in the end, a caller that does not wait must not crash.
+    // As #refusePublish: should it be refused in the end, a caller that does not wait must not crash.
     p.catch(noop);
     return p;
   }
 
-  /** Try the waiting publish again (room may have come: a drain, acks, a drop, a lost connection). */
+  /** Try the waiting publishes again, in order (room may have come: a drain, acks, a drop, a lost connection). */
   #retryParked(): void {
-    const w = this.#parked;
-    if (!w) return;
-    const token = this.core.publish(w.topic, w.payload, w.opts, this.#now());
-    if (token === PublishError.OutboxFull && this.core.backedUp) return;
-    this.#parked = null;
-    if (token >= 0) {
-      this.#accepted(token, w.opts.qos ?? 0, w.callback).then(w.resolve);
-    } else {
-      this.#refuse(token, w.callback).catch(w.reject);
+    const list = this.#parked;
+    if (!list) return;
+    let k = 0;
+    for (; k < list.length; k++) {
+      const w = list[k]!;
+      let token: number;
+      try {
+        token = this.core.publish(w.topic, w.payload, w.opts, this.#now());
+      } catch (e) {
+        // The session file failed (see #storeFailed): this one and those behind it get why.
+        this.#parked = null;
+        this.#storeFailed(e);
+        for (let j = k; j < list.length; j++) this.#refuseFailed(list[j]!.callback).catch(list[j]!.reject);
+        return;
+      }
+      if (token === PublishError.OutboxFull && this.core.backedUp) break;
+      if (token >= 0) this.#accepted(token, w.opts.qos ?? 0, w.callback).then(w.resolve);
+      else this.#refusePublish(token, w.callback).catch(w.reject);
     }
+    if (k === list.length) this.#parked = null;
+    else if (k > 0) list.splice(0, k);
+    this.#schedule();
   }
 
   /** Publish and wait for the acknowledgement (MQTT.js 5's publishAsync). */

@@ -126,9 +126,10 @@ export interface ClientHooks {
    * Return false when the transport is backed up (its buffer is past its limit;
    * the bytes are still taken): the core then sends nothing new, QoS 0 messages
    * included, and keeps them in the bounded outbox until `writable(now)`.
-   * A host without back-pressure returns nothing.
+   * Only false itself means that: a host without back-pressure returns
+   * nothing (any other value is ignored, so `(b) => list.push(b)` will do).
    */
-  send(bytes: Uint8Array): boolean | void;
+  send(bytes: Uint8Array): unknown;
   /** Open the transport; answer with core.transportOpened(now) or core.transportClosed(now). */
   open(): void;
   /** Close the transport (the core already considers it closed). */
