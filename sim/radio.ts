@@ -2,15 +2,18 @@
 // crossed a link (MQTT bytes and TCP segments, counted by VirtualLink) and how
 // long the device was awake into time on air, charge and battery life. Every
 // assumption is listed by `radioAssumptions` and printed with the results.
+// Airtime, charge, the Wi-Fi join and the TLS terms come from the wake model
+// bench/wake.ts uses too (modules/wake/energy.ts): one model for both.
 
 import type { RadioSpec } from './scenario.js';
 import type { LinkCounters } from './link.js';
+import { DEFAULT_WAKE_MODEL, TLS12_HANDSHAKE, airtimeMs, awakeChargeMaMs, describeModel, joinMs, tlsCpuMs, type WakeModel } from '../modules/wake/energy.js';
 
 export interface RadioTotals {
   /** IP packets sent and received, TCP handshakes and pure ACKs included. */
   packetsUp: number;
   packetsDown: number;
-  /** Bytes on the air: MQTT bytes + headerBytes per packet. */
+  /** Bytes on the air: MQTT (and TLS) bytes + headerBytes per packet. */
   bytesUp: number;
   bytesDown: number;
   txMs: number;
@@ -25,17 +28,51 @@ export function emptyTotals(): RadioTotals {
   return { packetsUp: 0, packetsDown: 0, bytesUp: 0, bytesDown: 0, txMs: 0, rxMs: 0, awakeMs: 0, asleepMs: 0, chargeMaMs: 0 };
 }
 
+/** The shared wake model with the scenario's radio and link figures. */
+export function wakeModel(r: RadioSpec, bitrateBps: number, latencyMs: number): WakeModel {
+  return {
+    ...DEFAULT_WAKE_MODEL,
+    phyBps: bitrateBps,
+    headerBytes: r.headerBytes,
+    rttMs: 2 * latencyMs,
+    txMa: r.txMa,
+    rxMa: r.rxMa,
+    awakeMa: r.awakeMa,
+    sleepUa: r.sleepUa,
+    volts: r.volts,
+    batteryMah: r.batteryMah,
+  };
+}
+
 /** Add one device's link counters and time to the totals. */
-export function addDevice(t: RadioTotals, c: LinkCounters, awakeMs: number, asleepMs: number, wakes: number, r: RadioSpec, bitrateBps: number): void {
+export function addDevice(t: RadioTotals, c: LinkCounters, awakeMs: number, asleepMs: number, wakes: number, r: RadioSpec, bitrateBps: number, latencyMs = 0): void {
+  const m = wakeModel(r, bitrateBps, latencyMs);
   // Segments: every data segment is answered by a pure ACK; opening costs SYN,
   // SYN-ACK, ACK; closing costs FIN and ACK each way.
-  const up = c.segmentsUp + c.segmentsDown + c.opens + c.established + 2 * c.closes;
-  const down = c.segmentsDown + c.segmentsUp + c.established + 2 * c.closes;
-  const bytesUp = c.bytesUp + up * r.headerBytes;
-  const bytesDown = c.bytesDown + down * r.headerBytes;
-  const txMs = (bytesUp * 8 * 1000) / bitrateBps;
-  const rxMs = (bytesDown * 8 * 1000) / bitrateBps;
-  const awake = awakeMs + wakes * r.wakeOverheadMs;
+  let up = c.segmentsUp + c.segmentsDown + c.opens + c.established + 2 * c.closes;
+  let down = c.segmentsDown + c.segmentsUp + c.established + 2 * c.closes;
+  let bytesUp = c.bytesUp;
+  let bytesDown = c.bytesDown;
+  // TLS: each established connection carries a handshake (measured against
+  // mosquitto by bench/wake.ts), its round trips and its computation.
+  let extraAwake = wakes * r.wakeOverheadMs;
+  if (r.tls !== 'none') {
+    const h = TLS12_HANDSHAKE[r.tls];
+    bytesUp += c.established * h.bytesUp;
+    bytesDown += c.established * h.bytesDown;
+    up += c.established * h.flightsUp * 2; // each flight answered by a pure ACK
+    down += c.established * h.flightsDown * 2;
+    extraAwake += c.established * (h.roundTrips * m.rttMs + tlsCpuMs(m, r.tls));
+  }
+  if (r.wifi !== 'none') {
+    const j = joinMs(m, { bssidHint: r.wifi === 'bssid+static', staticIp: r.wifi === 'bssid+static' });
+    extraAwake += wakes * (j.joinMs + j.addressMs);
+  }
+  bytesUp += up * r.headerBytes;
+  bytesDown += down * r.headerBytes;
+  const txMs = airtimeMs(m, bytesUp, 0);
+  const rxMs = airtimeMs(m, bytesDown, 0);
+  const awake = awakeMs + extraAwake;
   t.packetsUp += up;
   t.packetsDown += down;
   t.bytesUp += bytesUp;
@@ -44,8 +81,7 @@ export function addDevice(t: RadioTotals, c: LinkCounters, awakeMs: number, asle
   t.rxMs += rxMs;
   t.awakeMs += awake;
   t.asleepMs += asleepMs;
-  const idle = Math.max(0, awake - txMs - rxMs);
-  t.chargeMaMs += txMs * r.txMa + rxMs * r.rxMa + idle * r.awakeMa + asleepMs * (r.sleepUa / 1000);
+  t.chargeMaMs += awakeChargeMaMs(m, awake, txMs, rxMs) + asleepMs * (r.sleepUa / 1000);
 }
 
 export interface EnergyReport {
@@ -78,12 +114,17 @@ export function energyReport(t: RadioTotals, delivered: number, devices: number,
   void devices;
 }
 
-export function radioAssumptions(r: RadioSpec, bitrateBps: number): string[] {
-  return [
-    `radio: ${bitrateBps / 1000} kbit/s each way; every IP packet carries ${r.headerBytes} B of IPv4 + TCP headers (FACTS: at least 40 B; no TLS)`,
+export function radioAssumptions(r: RadioSpec, bitrateBps: number, latencyMs = 0): string[] {
+  const out = [
+    `radio: ${bitrateBps / 1000} kbit/s each way; every IP packet carries ${r.headerBytes} B of IPv4 + TCP headers (FACTS: at least 40)`,
     'TCP: SYN, SYN-ACK, ACK to open; FIN + ACK each way to close; each data segment answered by one pure ACK (no piggy-backing)',
     `current: TX ${r.txMa} mA, RX ${r.rxMa} mA, awake otherwise ${r.awakeMa} mA, deep sleep ${r.sleepUa} µA (FACTS, ESP32 datasheet); ${r.volts} V`,
-    `awake time = simulated wake-to-DISCONNECT time${r.wakeOverheadMs > 0 ? ` + ${r.wakeOverheadMs} ms boot and Wi-Fi association per wake` : '; boot and Wi-Fi association are not included (radio.wakeOverheadMs)'}`,
+    `awake time = simulated wake-to-DISCONNECT time${r.wakeOverheadMs > 0 ? ` + ${r.wakeOverheadMs} ms boot per wake` : ''}` +
+      (r.wifi === 'none' ? '; the Wi-Fi join is not included (radio.wifi)' : ` + the Wi-Fi join (${r.wifi}) per wake`) +
+      (r.tls === 'none' ? '; no TLS' : ` + a TLS 1.2 ${r.tls} handshake per connection (bytes from bench/wake.ts against mosquitto, its round trips and computation)`),
     `battery ${r.batteryMah} mAh, all of it usable, no self-discharge; life = capacity / average current over the run`,
   ];
+  // Variants may set radio.wifi and radio.tls: the terms they add come from the shared wake model.
+  out.push(...describeModel(wakeModel(r, bitrateBps, latencyMs)).slice(0, 3).map((l) => `with radio.wifi / radio.tls, from the wake model (modules/wake/energy.ts): ${l}`));
+  return out;
 }

@@ -81,8 +81,12 @@ export interface RadioSpec {
   sleepUa: number;
   volts: number;
   batteryMah: number;
-  /** Boot and Wi-Fi association per wake, not simulated; added to awake time. */
+  /** Boot per wake, not simulated; added to awake time. */
   wakeOverheadMs: number;
+  /** The Wi-Fi join per wake from the wake model (modules/wake/energy.ts): 'none' leaves it out. */
+  wifi: 'none' | 'scan+dhcp' | 'bssid+static';
+  /** TLS 1.2 per connection from the wake model: a full handshake, a resumed one (session kept across sleep), or none. */
+  tls: 'none' | 'full' | 'resumed';
 }
 
 export interface DownlinkSpec {

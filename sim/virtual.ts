@@ -148,7 +148,7 @@ export async function runVirtual(base: Scenario, opts: RunOptions = {}): Promise
   for (const r of results) for (const x of r.guarantees.violations) violations.push(`${r.name}: ${x}`);
   const failures = results.map((r) => workNotDone(r, sc.durationS, sc.fleet)).filter((x): x is string => x !== null);
   const assumptions: string[] = [];
-  if (sc.report.energy) assumptions.push(...radioAssumptions(sc.radio, sc.network.bitrateBps));
+  if (sc.report.energy) assumptions.push(...radioAssumptions(sc.radio, sc.network.bitrateBps, sc.network.latencyMs));
   assumptions.push('device snapshot stores survive power loss (flash/NVS); the broker keeps persistent sessions across restarts unless a fault says otherwise');
   return {
     scenario: sc.name,
@@ -732,7 +732,7 @@ class Engine {
       const totals = emptyTotals();
       for (const d of this.devices) {
         const awake = d.awakeMs + (d.client !== null ? this.clock.now - d.awakeSince : 0);
-        addDevice(totals, d.link.counters, awake, Math.max(0, this.fleetEndMs - awake), d.wakes, s.radio, s.network.bitrateBps);
+        addDevice(totals, d.link.counters, awake, Math.max(0, this.fleetEndMs - awake), d.wakes, s.radio, s.network.bitrateBps, s.network.latencyMs);
       }
       energy = energyReport(totals, s.fleet.qos === 0 ? g.qos0Delivered : g.delivered, this.devices.length, s.radio);
     }

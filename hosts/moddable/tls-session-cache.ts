@@ -37,11 +37,14 @@ export const enum TlsHandshake {
 }
 
 export class TlsSessionCache {
-  #bytes = new Uint8Array(TLS_SESSION_RECORD_BYTES);
-  #record = new TlsSessionRecord(this.#bytes);
+  // Made on first use, not at construction: Moddable's TLS manifest preloads
+  // "ssl/*", and what a preloaded module makes at load time is frozen in flash
+  // (a preloaded buffer cannot be written).
+  #bytes: Uint8Array | null = null;
+  #record: TlsSessionRecord | null = null;
   #rtc: RtcMemory | null = null;
   #lifetimeS = 7200;
-  #now: () => number = () => Math.floor(Date.now() / 1000);
+  #now: (() => number) | null = null;
   /** The session id offered by getByHost in this handshake, or null. */
   #offered: Uint8Array | null = null;
   last: TlsHandshake = TlsHandshake.None;
@@ -51,23 +54,37 @@ export class TlsSessionCache {
     this.#rtc = options.rtc ?? null;
     if (options.lifetimeS !== undefined) this.#lifetimeS = options.lifetimeS;
     if (options.now) this.#now = options.now;
+    const record = this.#state();
     if (this.#rtc) {
       if (this.#rtc.byteLength < TLS_SESSION_RECORD_BYTES) throw new RangeError(`the TLS session record needs ${TLS_SESSION_RECORD_BYTES} bytes of RTC memory`);
-      this.#rtc.read(0, this.#bytes);
+      this.#rtc.read(0, record.region);
     } else {
-      this.#bytes.fill(0);
+      record.region.fill(0);
     }
     this.#offered = null;
     this.last = TlsHandshake.None;
   }
 
+  #state(): TlsSessionRecord {
+    if (this.#record === null) {
+      this.#bytes = new Uint8Array(TLS_SESSION_RECORD_BYTES);
+      this.#record = new TlsSessionRecord(this.#bytes);
+    }
+    return this.#record;
+  }
+
+  #time(): number {
+    return this.#now !== null ? this.#now() : Math.floor(Date.now() / 1000);
+  }
+
   /** The session to offer to `host`, or undefined for a full handshake. */
   getByHost(host: string | undefined): { id: ArrayBuffer; secret: ArrayBuffer } | undefined {
     this.#offered = null;
-    if (!host || this.#record.check(host, this.#now()) !== TlsSessionStatus.Usable) return undefined;
-    const id = this.#record.sessionId.slice();
+    const record = this.#state();
+    if (!host || record.check(host, this.#time()) !== TlsSessionStatus.Usable) return undefined;
+    const id = record.sessionId.slice();
     this.#offered = id;
-    return { id: id.buffer as ArrayBuffer, secret: this.#record.masterSecret.slice().buffer as ArrayBuffer };
+    return { id: id.buffer as ArrayBuffer, secret: record.masterSecret.slice().buffer as ArrayBuffer };
   }
 
   /** A server-side lookup: this cache serves clients only. */
@@ -88,25 +105,26 @@ export class TlsSessionCache {
       return;
     }
     // A resumed session keeps its first time: the server's cache counts from then.
-    const created = resumed ? this.#record.createdS : this.#now();
-    this.#record.save(host, { sessionId, masterSecret: new Uint8Array(secret) }, created, this.#lifetimeS);
+    const record = this.#state();
+    const created = resumed ? record.createdS : this.#time();
+    record.save(host, { sessionId, masterSecret: new Uint8Array(secret) }, created, this.#lifetimeS);
     this.#store();
   }
 
   /** The server refused to resume `id` (called after the new session was saved): forget it only if still held. */
   deleteSessionID(id: ArrayBuffer): void {
-    if (this.#record.holds(new Uint8Array(id))) this.forget();
+    if (this.#state().holds(new Uint8Array(id))) this.forget();
   }
 
   /** Wipe the session, secret included (after any TLS error). */
   forget(): void {
-    this.#record.forget();
+    this.#state().forget();
     this.#offered = null;
     this.#store();
   }
 
   #store(): void {
-    this.#rtc?.write(0, this.#bytes);
+    if (this.#rtc !== null && this.#bytes !== null) this.#rtc.write(0, this.#bytes);
   }
 }
 
@@ -116,6 +134,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The instance Moddable's TLS imports as "ssl/cache". */
+/** The instance Moddable's TLS imports as "ssl/cache". Do not list this module under "preload". */
 const cache = new TlsSessionCache();
 export default cache;

@@ -44,7 +44,10 @@ describe('battery', () => {
     const r = await runVirtual(load('battery'), { devices: 40, durationS: 3600 });
     expectGuarantees(r);
     const by = Object.fromEntries(r.variants.map((v) => [v.name, v]));
-    expect(Object.keys(by)).toEqual(['qos0-clean', 'qos0-persistent', 'qos1-clean', 'qos1-persistent', 'qos2-clean', 'qos2-persistent']);
+    expect(Object.keys(by)).toEqual([
+      'qos0-clean', 'qos0-persistent', 'qos1-clean', 'qos1-persistent', 'qos2-clean', 'qos2-persistent',
+      'qos1-persistent-wifi', 'qos1-persistent-tls-full', 'qos1-persistent-tls-resumed',
+    ]);
     const packets = (n: string) => by[n].energy!.perMessage.packets;
     const awake = (n: string) => by[n].energy!.perMessage.awakeMs;
     // More handshake, more packets and more time awake per delivered message.
@@ -57,6 +60,17 @@ describe('battery', () => {
       expect(v.energy!.perMessage.energyMj).toBeGreaterThan(0);
     }
     expect(r.assumptions.some((a) => a.includes('40 B of IPv4 + TCP'))).toBe(true);
+    // The Wi-Fi join and TLS from the shared wake model (issue 15): a TLS session
+    // resumed from RTC memory costs far less than a full handshake at every wake.
+    const life = (n: string) => by[n].energy!.batteryLifeDays;
+    const bytes = (n: string) => by[n].energy!.perMessage.bytes;
+    // At least one 1.2 s join (known BSSID, static address) per delivered reading: a wake is a join.
+    expect(awake('qos1-persistent-wifi') - awake('qos1-persistent')).toBeGreaterThanOrEqual(1200);
+    expect(life('qos1-persistent-tls-full')).toBeLessThan(life('qos1-persistent-tls-resumed'));
+    expect(life('qos1-persistent-tls-resumed')).toBeLessThan(life('qos1-persistent-wifi'));
+    expect(life('qos1-persistent-tls-resumed') / life('qos1-persistent-tls-full')).toBeGreaterThan(1.5);
+    expect(bytes('qos1-persistent-tls-resumed')).toBeLessThan(0.6 * bytes('qos1-persistent-tls-full'));
+    expect(r.assumptions.some((a) => a.includes('modules/wake/energy.ts'))).toBe(true);
   });
 });
 
