@@ -28,8 +28,12 @@ const N = Number(arg('--n') ?? 100_000);
 const only = arg('--only');
 const versions: Array<4 | 5> = arg('--version') ? [Number(arg('--version')) as 4 | 5] : [4, 5];
 const withPeer = argv.includes('--peer');
-/** No message for this long: the stream has ended (or stalled). */
-const IDLE_MS = 10_000;
+/**
+ * No message delivered for this long: the stream has ended (or stalled). Long,
+ * because after a reconnect mosquitto sends a queued backlog whole before its
+ * PUBRELs, and reading it delivers nothing until they come.
+ */
+const IDLE_MS = 60_000;
 /** Most incoming QoS 2 ids the Dormouse subscriber held at once in the current run. */
 let peak = 0;
 
