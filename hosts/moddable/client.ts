@@ -43,12 +43,20 @@ export interface TlsSocketOptions extends TcpSocketOptions {
 }
 export type TlsSocketConstructor = new (options: TlsSocketOptions) => TcpSocket;
 
+/** What the client and the wake helper ask of the TLS session cache (tls-session-cache.ts). */
+export interface TlsCacheControl {
+  configure(options: { rtc?: RtcMemory; now?: () => number }): void;
+  forget(): void;
+}
+
 /** The Moddable modules the client needs, passed in (dormouse.ts passes the real ones). */
 export interface ClientPlatform {
   Timer: ClientTimers<any>;
   TCP: TcpSocketConstructor;
   /** `embedded:io/socket/tcp/tls`, needed only with the `tls` option. */
   TLS?: TlsSocketConstructor;
+  /** The TLS session cache (`ssl/cache`, tls-session-cache.ts): forgotten on any TLS socket error. */
+  tlsCache?: TlsCacheControl;
   /** `preference`: NVS on ESP32. Without it the session lives in RTC memory only. */
   preference?: PreferenceStore;
   /** The whole RTC region of dormouse/deepsleep. Without it the session is kept in RAM only. */
@@ -238,6 +246,11 @@ export class Client {
     return this.core.session.live;
   }
 
+  /** The TLS session cache this client's TLS sockets use, or null (no `tls`, or no cache in the platform). */
+  get tlsCache(): TlsCacheControl | null {
+    return this.#tls ? this.#p.tlsCache ?? null : null;
+  }
+
   get connected(): boolean {
     return this.core.state === ConnState.Connected;
   }
@@ -363,9 +376,14 @@ export class Client {
     const secure: TlsSocketOptions['secure'] = { serverName };
     if (o.ca) secure.certificate = o.ca;
     if (o.verify === false) secure.verify = false;
+    const cache = this.#p.tlsCache;
     // A constructor that returns the TLS socket: the transport constructs sockets with `new`.
     return function SecureSocket(options: TcpSocketOptions) {
-      return new TLS({ ...options, host: serverName, TCP: { io: TCP }, secure });
+      const onError = options.onError;
+      // Any TLS error (a refused resumption, a bad record, a reset mid-handshake) wipes the
+      // kept session: the next connect makes a full handshake instead of offering it again.
+      const wrapped: TcpSocketOptions = cache ? { ...options, onError: () => (cache.forget(), onError?.()) } : options;
+      return new TLS({ ...wrapped, host: serverName, TCP: { io: TCP }, secure });
     } as unknown as TcpSocketConstructor;
   }
 

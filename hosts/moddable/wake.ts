@@ -124,6 +124,9 @@ export class Wake {
     for (const k of ['windowMs', 'sleepMs', 'drainMs'] as const)
       if (!(this.#o[k] >= 0 && this.#o[k] <= 0x7fffffff)) throw new RangeError(`${k} must be a number of ms, not ${this.#o[k]}`);
     this.#record = new WakeRecord(platform.rtc);
+    // The TLS session kept through deep sleep: read from its RTC range before the first TLS socket.
+    const cache = client.tlsCache;
+    if (cache !== null && platform.rtc) cache.configure({ rtc: rtcRegion(platform.rtc, RtcLayout.tls), now: () => Math.floor(platform.clock() / 1000) });
     this.#started = platform.clock();
     const app = client.onSleepReady;
     client.onSleepReady = function (this: Client) {
