@@ -379,10 +379,20 @@ export class Client {
     const cache = this.#p.tlsCache;
     // A constructor that returns the TLS socket: the transport constructs sockets with `new`.
     return function SecureSocket(options: TcpSocketOptions) {
-      const onError = options.onError;
-      // Any TLS error (a refused resumption, a bad record, a reset mid-handshake) wipes the
-      // kept session: the next connect makes a full handshake instead of offering it again.
-      const wrapped: TcpSocketOptions = cache ? { ...options, onError: () => (cache.forget(), onError?.()) } : options;
+      const { onError, onWritable } = options;
+      // A TLS error before the handshake finished (a refused resumption, a bad record, a reset
+      // mid-handshake) wipes the kept session: the next connect makes a full handshake instead
+      // of offering it again. The TLS socket is first writable once its handshake is done; an
+      // error after that (the broker's close_notify after DISCONNECT, seen as onError in mcsim)
+      // leaves the session as it is.
+      let established = false;
+      const wrapped: TcpSocketOptions = cache
+        ? {
+            ...options,
+            onWritable: (count: number) => ((established = true), onWritable?.(count)),
+            onError: () => (established || cache.forget(), onError?.()),
+          }
+        : options;
       return new TLS({ ...wrapped, host: serverName, TCP: { io: TCP }, secure });
     } as unknown as TcpSocketConstructor;
   }

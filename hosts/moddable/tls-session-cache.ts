@@ -134,6 +134,28 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The instance Moddable's TLS imports as "ssl/cache". Do not list this module under "preload". */
-const cache = new TlsSessionCache();
+// What Moddable's TLS imports as "ssl/cache". Its manifest preloads "ssl/*", and
+// every object a preloaded module makes at load time (this one and its private
+// fields included) is frozen in flash: an instance made here would throw on
+// configure() (seen in mcsim). So the instance is made at run time, on first
+// use, and kept on globalThis (writable at run time) under a registered symbol.
+const KEY = Symbol.for('dormouse.tlsSessionCache');
+type Holder = { [KEY]?: TlsSessionCache };
+function instance(): TlsSessionCache {
+  const g = globalThis as Holder;
+  return (g[KEY] ??= new TlsSessionCache());
+}
+
+const cache = {
+  configure: (options: TlsSessionCacheOptions): void => instance().configure(options),
+  getByHost: (host: string | undefined) => instance().getByHost(host),
+  getByID: (id: ArrayBuffer) => instance().getByID(id),
+  saveSession: (host: string | undefined, id: ArrayBuffer, secret: ArrayBuffer): void => instance().saveSession(host, id, secret),
+  deleteSessionID: (id: ArrayBuffer): void => instance().deleteSessionID(id),
+  forget: (): void => instance().forget(),
+  /** What the last handshake did. */
+  get last(): TlsHandshake {
+    return instance().last;
+  },
+};
 export default cache;

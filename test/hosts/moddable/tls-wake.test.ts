@@ -30,6 +30,8 @@ class TlsModel {
   readonly handshakes: Handshake[] = [];
   /** The next handshake fails (a bad record, a reset): the socket reports onError instead of connecting. */
   failNext = false;
+  /** The socket reports onError as it closes after DISCONNECT (Moddable's TLS socket does on the broker's close_notify). */
+  errorOnClose = false;
   #n = 0;
 
   constructor(readonly world: ModelWorld) {}
@@ -62,7 +64,12 @@ class TlsModel {
         c.saveSession(options.secure.serverName, id.buffer, secret.buffer);
         if (offered) c.deleteSessionID(offered.id);
       }
-      return new options.TCP.io(options);
+      const socket = new options.TCP.io(options);
+      if (model.errorOnClose) {
+        const close = socket.close.bind(socket);
+        socket.close = () => (options.onError?.(), close());
+      }
+      return socket;
     } as unknown as ClientPlatform['TLS'];
   }
 }
@@ -163,6 +170,16 @@ describe('Moddable wake helper with the TLS session cache', () => {
     const next = tls.handshakes.at(-1)!;
     expect(next).toEqual({ offered: null, resumed: false, failed: false });
     expect(world.delivered.map((d) => d.payload)).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  it('an error after the handshake (the broker closing after DISCONNECT) keeps the session', () => {
+    const world = new ModelWorld();
+    const tls = new TlsModel(world);
+    tls.errorOnClose = true;
+    tlsWake(world, tls, 'r1');
+    const second = tlsWake(world, tls, 'r2');
+    expect(second.cache.last).toBe(TlsHandshake.Resumed);
+    expect(tls.handshakes.map((h) => h.resumed)).toEqual([false, true]);
   });
 
   it('without a TLS cache in the platform, or without tls, nothing is configured', () => {
