@@ -12,8 +12,9 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../hosts/node/client.js';
-import { startMosquitto, type MosquittoHandle } from '../sim/brokers.js';
+import { startMosquitto } from '../sim/brokers.js';
 import { bundle } from './bundle.js';
+import { mosquittoPid as pidOf } from './proc-cpu.js';
 import { drive } from './e2e-driver.js';
 import type { Command, Lib, Timing } from './e2e-worker.js';
 
@@ -30,18 +31,6 @@ const lib = libArg as Lib;
 const n = Number(opt('--n') ?? (what === 'publish' ? [150_000, 40_000, 25_000][qos] : [50_000, 30_000, 10_000][qos]));
 const out = path.resolve(opt('--out') ?? '.tmp/profile');
 mkdirSync(out, { recursive: true });
-
-/** The broker's process id, found by its config file (as bench/e2e.ts). */
-function pidOf(m: MosquittoHandle): number | null {
-  const conf = `${m.dir}/mosquitto.conf`;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(d);
-    } catch { /* gone */ }
-  }
-  return null;
-}
 
 interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;

@@ -10,7 +10,7 @@
 // Ours and MQTT.js alternate, several rounds, medians.
 
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -18,6 +18,7 @@ import { connect } from '../hosts/node/client.js';
 import { findMosquitto, startMosquitto, type MosquittoHandle } from '../sim/brokers.js';
 import { FaultProxy } from '../sim/proxy.js';
 import { bundle } from './bundle.js';
+import { mosquittoPid as pidOf } from './proc-cpu.js';
 import { drive } from './e2e-driver.js';
 import type { Command, Lib, MemoryResult, Timing } from './e2e-worker.js';
 import { fmt, writeMarkdown, type Machine, type Result } from './e2e-report.js';
@@ -160,18 +161,6 @@ async function broker(): Promise<MosquittoHandle> {
     persistence: false,
     extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true'],
   });
-}
-
-/** The broker's process id, found by its config file (sim/brokers.ts does not expose it). */
-function pidOf(m: MosquittoHandle): number | null {
-  const conf = `${m.dir}/mosquitto.conf`;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(d);
-    } catch { /* gone */ }
-  }
-  return null;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');

@@ -1,7 +1,7 @@
 // CPU time of another process (the broker), read from /proc (Linux). The
 // benchmarks sample it around a measured window to say how busy mosquitto was.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * User + system CPU of process `pid` in ms: from /proc/PID/sched
@@ -20,4 +20,16 @@ export function processCpuMs(pid: number | null): number {
   } catch {
     return NaN;
   }
+}
+
+/** The process id of the mosquitto started with `dir`/mosquitto.conf, found in /proc (sim/brokers.ts does not expose it), or null. */
+export function mosquittoPid(m: { dir: string }): number | null {
+  const conf = `${m.dir}/mosquitto.conf`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(d);
+    } catch { /* gone */ }
+  }
+  return null;
 }
