@@ -113,7 +113,7 @@ function subscriber(url: string, version: 4 | 5, id: string, c: ReturnType<typeo
     reconnectPeriod: 100,
     capacities: process.env.QOS2_INCOMING ? { incomingQos2: Number(process.env.QOS2_INCOMING) } : undefined,
   });
-  sub.on('message', (_t, payload) => { c.add(payload); peak = Math.max(peak, sub.core.session.incomingCount); });
+  sub.on('message', (_t, payload) => { c.add(payload); peak = Math.max(peak, sub.core.session.incomingHeld); });
   sub.on('error', (e) => errors.push(e.message));
   return sub;
 }

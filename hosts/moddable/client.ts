@@ -436,7 +436,7 @@ export class Client {
       // Pending subscription changes, and QoS 2 subscriptions (their incoming ids must survive a cut).
       if (s.subState(k) !== SubState.Active || (s.subOptions(k) & 3) === 2) needed = true;
     }
-    if (!needed && s.incomingCount > 0) needed = true;
+    if (!needed && s.incomingHeld > 0) needed = true;
     durable.writeThrough = needed;
   }
 

@@ -69,6 +69,9 @@ export const CLI_CAPACITIES: Readonly<Capacities> = Object.freeze({
   subscriptions: 64,
   subscriptionBytes: 8192,
   releasedQos2: 0,
+  // Past the table, ids that continue a run (brokers number messages in
+  // sequence) cost nothing more; not in the configuration hash.
+  incomingRuns: 4,
 });
 /** The largest packet `sub` accepts (MQTT 5 Maximum Packet Size); mosquitto_sub takes up to 256 MB. */
 const SUB_RECEIVE_BYTES = 4 * 1024 * 1024;

@@ -1018,12 +1018,18 @@ export class DormouseClient {
         return this.#complete(i, RecordEvent.Pubcomp, p.reasonCode, now);
       }
       case PacketType.Pubrel: {
+        if (!s.canRemoveIncoming(p.packetId)) {
+          // Inside a run of held ids, with no run free to split it into: only a
+          // broker releasing out of order gets here. Keep the id (no PUBCOMP):
+          // the next connection brings the PUBRELs again, oldest first.
+          return this.#protocolError(now, 0x82, `PUBREL ${p.packetId} out of order [MQTT-4.6.0-3] with every incoming id run in use`);
+        }
         const known = s.removeIncoming(p.packetId);
         this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         if (known) {
           this.#dirty = true;
           if (this.#heldCount > 0) this.#drainHeld();
-          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && s.incomingCount < s.caps.incomingQos2) {
+          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && s.incomingRoom) {
             this.#flags |= Flag.ReconnectForHeldBack;
           }
         }
@@ -1127,7 +1133,7 @@ export class DormouseClient {
     if (this.session.replayGuard) this.session.releasedNowEnded();
     this.reconnectPolicy.connected(now);
     const s = this.session;
-    const held = s.live > 0 || s.subCount > 0 || s.incomingCount > 0;
+    const held = s.live > 0 || s.subCount > 0 || s.incomingHeld > 0;
     if (!p.sessionPresent && (this.clean || held || meta.hasSession)) {
       // The broker has no session for us (first contact, a clean start, or it
       // lost it). Incoming QoS 2 ids refer to the old session: forget them.
@@ -1220,11 +1226,12 @@ export class DormouseClient {
     d.reset();
     d.feed(hold.subarray(0, this.#heldLen));
     let used = 0;
-    while (this.#heldCount > 0 && s.incomingCount < s.caps.incomingQos2 && d.next() === DECODE_PACKET) {
+    while (this.#heldCount > 0 && d.next() === DECODE_PACKET) {
       const p = d.packet as DecodedPublish;
+      const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p) : 0);
+      if (what === Qos2.Full) break;
       used = p.payloadEnd;
       this.#heldCount--;
-      const what = this.#acceptQos2(p.packetId, p.dup, s.replayGuard ? messageHash(p) : 0);
       if (what === Qos2.Deliver) this.#hooks.message(p);
       this.#ack(PacketType.Pubrec, p.packetId, 0);
     }
@@ -1262,7 +1269,7 @@ export class DormouseClient {
       s.forgetReleased(id);
     }
     // The table is full of ids still waiting for their PUBREL: the caller holds it back.
-    if (!s.addIncoming(id, hash)) return Qos2.Full;
+    if (!s.addIncomingAny(id, hash)) return Qos2.Full;
     // Persist the id before the application sees the message: after a crash the
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;

@@ -70,6 +70,15 @@ export interface Capacities {
    * ClientOptions.guardReplayAfterPubrel). Default 0: off.
    */
   releasedQos2: number;
+  /**
+   * Runs of consecutive incoming QoS 2 ids held beyond incomingQos2, each
+   * kept as (first id, count) in 4 bytes however long. Brokers number a
+   * session's messages in sequence, so a backlog sent far ahead of its PUBRELs
+   * (mosquitto 2.0 sends a queued 3.1.1 QoS 2 backlog almost whole) fits in
+   * one run instead of filling the table. Not used with the replay guard (a run
+   * keeps no message hashes). Default 4; 0: none.
+   */
+  incomingRuns: number;
 }
 
 export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
@@ -80,6 +89,7 @@ export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
   subscriptions: 8,
   subscriptionBytes: 512,
   releasedQos2: 0,
+  incomingRuns: 4,
 });
 
 /** Subscription entry states. */
@@ -126,6 +136,11 @@ export class SessionState {
   readonly incomingHashAt: number;
   /** With the replay guard: a ring of (id, message hash) pairs in `records` released by PUBREL, oldest overwritten. */
   readonly releasedAt: number;
+  /**
+   * Runs of incoming ids beyond the hash set, one word each: first id (bits
+   * 16-31) | count (bits 0-15; 0: a free run). Without the replay guard only.
+   */
+  readonly incomingRunsAt: number;
   /** Packet ids of pending subscription packets in `records`, one per subscription. */
   readonly subIdsAt: number;
   /** Topic filter bytes in `arena`, caps.subscriptionBytes of them. */
@@ -151,6 +166,8 @@ export class SessionState {
 
   /** Incoming QoS 2 ids held until PUBREL, in the hash set at incomingAt (see hasIncoming). */
   incomingCount = 0;
+  /** Incoming QoS 2 ids held in runs (incomingRunsAt), beyond the hash set. */
+  incomingRunIds = 0;
   #shift: number;
   /** Pairs in the released ring, and the pair the next release overwrites. */
   releasedCount = 0;
@@ -190,12 +207,14 @@ export class SessionState {
       subscriptions: caps.subscriptions ?? d.subscriptions,
       subscriptionBytes: caps.subscriptionBytes ?? d.subscriptionBytes,
       releasedQos2: caps.releasedQos2 ?? d.releasedQos2,
+      incomingRuns: caps.incomingRuns ?? d.incomingRuns,
     };
     for (const k of Object.keys(DEFAULT_CAPACITIES) as (keyof Capacities)[]) {
-      const min = k === 'releasedQos2' ? 0 : 1;
+      const min = k === 'releasedQos2' || k === 'incomingRuns' ? 0 : 1;
       if (!Number.isInteger(c[k]) || c[k] < min) throw new RangeError(`capacities.${k} must be a whole number >= ${min}`);
     }
     if (c.releasedQos2 > 65535) throw new RangeError('capacities.releasedQos2 must be at most 65535');
+    if (c.incomingRuns > 256) throw new RangeError('capacities.incomingRuns must be at most 256');
     if (c.storeBytes > 65535) throw new RangeError('capacities.storeBytes must be at most 65535');
     if (c.incomingQos2 > 65535) throw new RangeError('capacities.incomingQos2 must be at most 65535 (there are no more packet ids)');
     if (c.subscriptionBytes > 65535) throw new RangeError('capacities.subscriptionBytes must be at most 65535');
@@ -216,7 +235,8 @@ export class SessionState {
     this.incomingAt = this.subsAt + c.subscriptions * SUB_WORDS;
     this.incomingHashAt = this.incomingAt + this.incomingSlots;
     this.releasedAt = this.incomingHashAt + (guard ? this.incomingSlots : 0);
-    this.subIdsAt = this.releasedAt + c.releasedQos2 * 2;
+    this.incomingRunsAt = this.releasedAt + c.releasedQos2 * 2;
+    this.subIdsAt = this.incomingRunsAt + (guard ? 0 : c.incomingRuns);
     const words = this.subIdsAt + c.subscriptions;
     this.subBytesAt = c.storeBytes;
     const bytes = this.subBytesAt + c.subscriptionBytes;
@@ -437,8 +457,113 @@ export class SessionState {
     for (let i = this.#slot(id); ; i = (i + 1) & mask) {
       const v = t[at + i];
       if (v === id) return true;
+      if (v === 0) return this.incomingRunIds > 0 && this.#runOf(id) >= 0;
+    }
+  }
+
+  /** Incoming QoS 2 ids held, in the hash set and in runs. */
+  get incomingHeld(): number {
+    return this.incomingCount + this.incomingRunIds;
+  }
+
+  /** Could a new id be held now (in the hash set, or in a free run)? */
+  get incomingRoom(): boolean {
+    return this.incomingCount < this.caps.incomingQos2 || this.#freeRun() >= 0;
+  }
+
+  /**
+   * Hold a new incoming id anywhere: extending a run it continues, else in
+   * the hash set, else as a new run. False when there is no room.
+   */
+  addIncomingAny(id: number, hash = 0): boolean {
+    if (!this.replayGuard && this.caps.incomingRuns > 0) {
+      if (this.incomingRunIds > 0) {
+        if (this.#runOf(id) >= 0) return true;
+        const t = this.records;
+        const end = this.incomingRunsAt + this.caps.incomingRuns;
+        for (let k = this.incomingRunsAt; k < end; k++) {
+          const w = t[k];
+          const n = w & 0xffff;
+          if (n !== 0 && n < 0xffff && nextId(w >>> 16, n) === id && !this.#inSet(id)) {
+            t[k] = w + 1;
+            this.incomingRunIds++;
+            return true;
+          }
+        }
+      }
+      if (this.addIncoming(id, hash)) return true;
+      const k = this.#freeRun();
+      if (k < 0) return false;
+      this.records[k] = ((id << 16) | 1) >>> 0;
+      this.incomingRunIds++;
+      return true;
+    }
+    return this.addIncoming(id, hash);
+  }
+
+  /**
+   * Can `id` be released now? Only not when it lies inside a run (not at
+   * either end) and no free run is left to split it into two: a broker that
+   * sends PUBRELs out of order [MQTT-4.6.0-3] with every run in use.
+   */
+  canRemoveIncoming(id: number): boolean {
+    if (this.incomingRunIds === 0 || this.#inSet(id)) return true;
+    const k = this.#runOf(id);
+    if (k < 0) return true;
+    const w = this.records[k];
+    const d = idDistance(w >>> 16, id);
+    return d === 0 || d === (w & 0xffff) - 1 || this.#freeRun() >= 0;
+  }
+
+  #inSet(id: number): boolean {
+    const t = this.records;
+    const at = this.incomingAt;
+    const mask = this.incomingSlots - 1;
+    for (let i = this.#slot(id); ; i = (i + 1) & mask) {
+      const v = t[at + i];
+      if (v === id) return true;
       if (v === 0) return false;
     }
+  }
+
+  /** The index in `records` of the run holding `id`, or -1. */
+  #runOf(id: number): number {
+    const t = this.records;
+    const end = this.incomingRunsAt + (this.replayGuard ? 0 : this.caps.incomingRuns);
+    for (let k = this.incomingRunsAt; k < end; k++) {
+      const w = t[k];
+      if ((w & 0xffff) !== 0 && idDistance(w >>> 16, id) < (w & 0xffff)) return k;
+    }
+    return -1;
+  }
+
+  #freeRun(): number {
+    if (this.replayGuard) return -1;
+    const t = this.records;
+    const end = this.incomingRunsAt + this.caps.incomingRuns;
+    for (let k = this.incomingRunsAt; k < end; k++) if ((t[k] & 0xffff) === 0) return k;
+    return -1;
+  }
+
+  /** Remove `id` from its run (see canRemoveIncoming); false if no run holds it. */
+  #removeFromRun(id: number): boolean {
+    const k = this.#runOf(id);
+    if (k < 0) return false;
+    const t = this.records;
+    const w = t[k];
+    const first = w >>> 16;
+    const n = w & 0xffff;
+    const d = idDistance(first, id);
+    if (d === 0) t[k] = n === 1 ? 0 : ((nextId(first, 1) << 16) | (n - 1)) >>> 0;
+    else if (d === n - 1) t[k] = w - 1;
+    else {
+      const f = this.#freeRun();
+      if (f < 0) return false;
+      t[k] = ((first << 16) | d) >>> 0;
+      t[f] = ((nextId(id, 1) << 16) | (n - d - 1)) >>> 0;
+    }
+    this.incomingRunIds--;
+    return true;
   }
 
   /** Returns false when the id is new and the table already holds its capacity. */
@@ -458,13 +583,14 @@ export class SessionState {
     return true;
   }
 
+  /** Release `id` (false: not held; see canRemoveIncoming for the one case it cannot be). */
   removeIncoming(id: number): boolean {
     const t = this.records;
     const at = this.incomingAt;
     const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
     for (;;) {
-      if (t[at + i] === 0) return false;
+      if (t[at + i] === 0) return this.incomingRunIds > 0 && this.#removeFromRun(id);
       if (t[at + i] === id) break;
       i = (i + 1) & mask;
     }
@@ -545,12 +671,19 @@ export class SessionState {
     for (let k = this.releasedAt; k < end; k += 2) if ((r[k] & 0xffff) === id) r[k] = 0;
   }
 
-  /** Writes the held ids into `out` (in table order) and returns how many. */
+  /** Every held incoming id (the hash set's, then each run's) into `out`; returns how many. */
   incomingIds(out: Uint16Array | number[]): number {
     let n = 0;
     const t = this.records;
     const end = this.incomingAt + this.incomingSlots;
     for (let i = this.incomingAt; i < end; i++) if (t[i] !== 0) out[n++] = t[i];
+    if (this.incomingRunIds > 0) {
+      const runsEnd = this.incomingRunsAt + this.caps.incomingRuns;
+      for (let k = this.incomingRunsAt; k < runsEnd; k++) {
+        const first = t[k] >>> 16;
+        for (let d = 0, c = t[k] & 0xffff; d < c; d++) out[n++] = nextId(first, d);
+      }
+    }
     return n;
   }
 
@@ -558,6 +691,7 @@ export class SessionState {
     // The hash set, its hashes and the released ring, up to the subscription packet ids.
     this.records.fill(0, this.incomingAt, this.subIdsAt);
     this.incomingCount = 0;
+    this.incomingRunIds = 0;
     this.releasedCount = 0;
     this.releasedNext = 0;
   }
@@ -664,4 +798,14 @@ export class SessionState {
     this.subCount = 0;
     this.subBytesUsed = 0;
   }
+}
+
+/** Packet ids run 1..65535 and wrap to 1 (0 is not an id): the id `n` after `id`. */
+function nextId(id: number, n: number): number {
+  return ((id - 1 + n) % 65535) + 1;
+}
+
+/** How many ids after `from` `id` comes, in 0..65534. */
+function idDistance(from: number, id: number): number {
+  return (id - from + 65535) % 65535;
 }

@@ -10,10 +10,11 @@
 //  16  u8   client id length, then the client id bytes
 //      f64  session clock (ms), u32 next token, u16 next packet id, u16 flags
 //      u16  server receive maximum, u8 maximum QoS, u8 retain available,
-//      u32  server maximum packet size, u16 server keep alive, u16 reserved
+//      u32  server maximum packet size, u16 server keep alive, u16 incoming id runs
 //      u16  records, u16 incoming ids, u16 subscriptions, u16 subscription bytes, u16 arena bytes
 //      the records (6 × u32 each), the arena bytes, incoming ids (u16 each),
-//      subscriptions (2 × u32 + u16 packet id each), subscription bytes
+//      incoming id runs (u32 each: first id << 16 | count; none in images
+//      before they existed, where this count was a reserved 0), subscriptions (2 × u32 + u16 packet id each), subscription bytes
 //  end-4 u32 CRC-32 of everything before it
 
 import { crc32 } from './crc32.js';
@@ -92,7 +93,7 @@ export function snapshotCapacity(caps: Readonly<Capacities>, clientIdBytes: numb
   return (
     HEADER + 1 + clientIdBytes + META +
     (caps.inflight + caps.outbox) * WORDS * 4 + caps.storeBytes +
-    caps.incomingQos2 * 2 + caps.subscriptions * (SUB_WORDS * 4 + 2) + caps.subscriptionBytes + 4 +
+    caps.incomingQos2 * 2 + (caps.releasedQos2 > 0 ? 0 : caps.incomingRuns * 4) + caps.subscriptions * (SUB_WORDS * 4 + 2) + caps.subscriptionBytes + 4 +
     (caps.releasedQos2 > 0 ? caps.incomingQos2 * 4 + 4 + caps.releasedQos2 * 8 : 0)
   );
 }
@@ -162,7 +163,8 @@ export class SessionSnapshot {
     b[p++] = meta.serverRetainAvailable ? 1 : 0;
     v.setUint32(p, meta.serverMaximumPacketSize, true); p += 4;
     v.setUint16(p, meta.serverKeepAlive, true); p += 2;
-    v.setUint16(p, 0, true); p += 2;
+    const runsCount = p;
+    p += 2;
     const counts = p;
     p += 10;
     const r = s.records;
@@ -190,6 +192,12 @@ export class SessionSnapshot {
     const at = s.incomingAt;
     const slots = s.incomingSlots;
     for (let k = 0; k < slots; k++) if (r[at + k] !== 0) { v.setUint16(p, r[at + k], true); p += 2; }
+    let runs = 0;
+    if (s.incomingRunIds > 0) {
+      const end = s.incomingRunsAt + s.caps.incomingRuns;
+      for (let k = s.incomingRunsAt; k < end; k++) if ((r[k] & 0xffff) !== 0) { v.setUint32(p, r[k], true); p += 4; runs++; }
+    }
+    v.setUint16(runsCount, runs, true);
     if (s.replayGuard) {
       // The replay guard: the held ids' message hashes (same order), then the released ring.
       for (let k = 0; k < slots; k++) if (r[at + k] !== 0) { v.setUint32(p, r[s.incomingHashAt + k], true); p += 4; }
@@ -268,20 +276,26 @@ export class SessionSnapshot {
     meta.serverRetainAvailable = img[p++] === 1;
     meta.serverMaximumPacketSize = v.getUint32(p, true); p += 4;
     meta.serverKeepAlive = v.getUint16(p, true); p += 2;
-    p += 2;
+    const runs = v.getUint16(p, true); p += 2;
     const span = v.getUint16(p, true); p += 2;
     const incoming = v.getUint16(p, true); p += 2;
     const subCount = v.getUint16(p, true); p += 2;
     const subBytes = v.getUint16(p, true); p += 2;
     const arenaBytes = v.getUint16(p, true); p += 2;
     if (span > s.recordSlots || incoming > s.caps.incomingQos2 || subCount > s.caps.subscriptions ||
-        subBytes > s.caps.subscriptionBytes || arenaBytes > s.caps.storeBytes) {
+        subBytes > s.caps.subscriptionBytes || arenaBytes > s.caps.storeBytes ||
+        (runs > 0 && (s.replayGuard || runs > s.caps.incomingRuns))) {
       throw new SnapshotMismatchError('the stored session does not fit the configured capacities');
     }
     for (let k = 0; k < span * WORDS; k++, p += 4) s.records[k] = v.getUint32(p, true);
     s.arena.set(img.subarray(p, p + arenaBytes), 0); p += arenaBytes;
     const ids = p;
     p += incoming * 2;
+    for (let k = 0; k < runs; k++, p += 4) {
+      const w = v.getUint32(p, true);
+      s.records[s.incomingRunsAt + k] = w;
+      s.incomingRunIds += w & 0xffff;
+    }
     if (s.replayGuard) {
       for (let k = 0; k < incoming; k++, p += 4) s.addIncoming(v.getUint16(ids + k * 2, true), v.getUint32(p, true));
       s.releasedCount = v.getUint16(p, true); p += 2;

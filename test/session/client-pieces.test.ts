@@ -196,7 +196,7 @@ describe('a PUBLISH larger than the receive buffer comes in pieces', () => {
   });
 
   it('QoS 2 with the incoming table full: held back (no piece, no PUBREC) as a whole message would be', () => {
-    const r = pieceRig({ clean: true, capacities: { incomingQos2: 1 } });
+    const r = pieceRig({ clean: true, capacities: { incomingQos2: 1, incomingRuns: 0 } });
     r.connect(CONNACK4);
     r.client.receive(bytes('34 07 00 01 61 00 01 68 69'), 1); // a small QoS 2 message holds the only slot
     expect(r.takeAll()).toBe('50 02 00 01');

@@ -42,6 +42,57 @@ describe('SessionState incoming QoS 2 ids', () => {
   });
 });
 
+describe('SessionState incoming id runs', () => {
+  it('the table and its runs agree with a reference Set over mostly-sequential adds and mostly-in-order releases (seeded)', () => {
+    const seed = seedFromEnv();
+    const rnd = new Prng(seed);
+    const next = (id: number) => (id === 65535 ? 1 : id + 1);
+    for (const [cap, runs] of [[1, 1], [2, 4], [16, 4], [4, 16]] as const) {
+      const s = new SessionState({ incomingQos2: cap, incomingRuns: runs });
+      const ref: number[] = []; // held ids in arrival order
+      let id = rnd.int(1, 65535);
+      for (let step = 0; step < 20_000; step++) {
+        if (rnd.bool(0.55)) {
+          // A broker numbers in sequence, now and then skipping (another subscriber's ids).
+          id = rnd.bool(0.9) ? next(id) : rnd.int(1, 65535);
+          const had = ref.includes(id);
+          const ok = s.addIncomingAny(id);
+          if (had) expect(ok).toBe(true);
+          else if (ok) ref.push(id);
+          // Refused only with the table full and no run free (or able to take it).
+          else expect(s.incomingCount, `seed ${seed}`).toBe(cap);
+        } else if (ref.length > 0) {
+          // PUBRELs come oldest first [MQTT-4.6.0-3]; now and then one out of order.
+          const k = rnd.bool(0.9) ? 0 : rnd.int(0, ref.length - 1);
+          const r = ref[k]!;
+          if (s.canRemoveIncoming(r)) {
+            expect(s.removeIncoming(r), `seed ${seed} cap ${cap} step ${step}`).toBe(true);
+            ref.splice(k, 1);
+          } else {
+            expect(k).toBeGreaterThan(0);
+          }
+        }
+        expect(s.incomingHeld, `seed ${seed} cap ${cap} runs ${runs} step ${step}`).toBe(ref.length);
+        const probe = rnd.bool(0.5) && ref.length ? ref[rnd.int(0, ref.length - 1)]! : rnd.int(1, 65535);
+        expect(s.hasIncoming(probe), `seed ${seed} step ${step} probe ${probe}`).toBe(ref.includes(probe));
+      }
+      const ids: number[] = [];
+      expect(s.incomingIds(ids)).toBe(ref.length);
+      expect(new Set(ids)).toEqual(new Set(ref));
+    }
+  });
+
+  it('a run holds thousands of ids in 4 bytes, across the wrap from 65535 to 1', () => {
+    const s = new SessionState({ incomingQos2: 1, incomingRuns: 1 });
+    expect(s.addIncomingAny(30000)).toBe(true); // the table
+    for (let k = 0; k < 5000; k++) expect(s.addIncomingAny(((62000 + k - 1) % 65535) + 1)).toBe(true);
+    expect(s.incomingHeld).toBe(5001);
+    expect(s.addIncomingAny(20000)).toBe(false); // not the run's next id: no room
+    expect(s.hasIncoming(65535) && s.hasIncoming(1) && s.hasIncoming(1464) && !s.hasIncoming(1465)).toBe(true);
+    expect(s.incomingRoom).toBe(false);
+  });
+});
+
 describe('SessionState records', () => {
   it('a record moves only along the transition table', () => {
     const s = new SessionState();

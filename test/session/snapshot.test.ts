@@ -63,6 +63,28 @@ describe('SessionSnapshot', () => {
     expect(s2.nextToken).toBe(4);
   });
 
+  it('round-trips incoming id runs; an image with more runs than configured is refused, an image without runs restores anywhere', () => {
+    const s = new SessionState({ incomingQos2: 2, incomingRuns: 3 });
+    const store = new MemorySnapshotStore();
+    const snap = new SessionSnapshot(s, 4, id('dev1'), store);
+    for (const k of [1, 2, 500, 501, 502, 900, 65535, 1]) s.addIncomingAny(k);
+    snap.persist(meta());
+    const s2 = new SessionState({ incomingQos2: 2, incomingRuns: 3 });
+    new SessionSnapshot(s2, 4, id('dev1'), store).restore(meta());
+    const ids = (x: SessionState) => { const o: number[] = []; x.incomingIds(o); return o.sort((a, b) => a - b); };
+    expect(ids(s2)).toEqual([1, 2, 500, 501, 502, 900, 65535]);
+    expect(s2.incomingHeld).toBe(7);
+    // Runs are not in the configuration hash (images from before them restore), so the count is checked.
+    expect(() => new SessionSnapshot(new SessionState({ incomingQos2: 2, incomingRuns: 1 }), 4, id('dev1'), store).restore(meta())).toThrow(SnapshotMismatchError);
+    const plain = new SessionState({ incomingQos2: 2, incomingRuns: 3 });
+    plain.addIncoming(9);
+    const store2 = new MemorySnapshotStore();
+    new SessionSnapshot(plain, 4, id('dev1'), store2).persist(meta());
+    const s3 = new SessionState({ incomingQos2: 2, incomingRuns: 0 });
+    new SessionSnapshot(s3, 4, id('dev1'), store2).restore(meta());
+    expect(ids(s3)).toEqual([9]);
+  });
+
   it('a write torn at any byte restores either the previous or the new image, never a corrupt one', () => {
     const store = new MemorySnapshotStore();
     const s = new SessionState();
