@@ -78,6 +78,15 @@ export interface ConnectOptions extends TransportOptions {
    *   Packet Size receiveBufferSize, and a larger packet closes the connection (0x95).
    */
   largeMessages?: 'assemble' | 'pieces' | 'refuse';
+  /**
+   * Dormouse, with largeMessages 'assemble': the largest message joined into
+   * one Buffer, bytes. A larger one is refused as 'pieces' refuses one nobody
+   * listens for: an 'error' (EMSGSIZE) and the connection closed without an
+   * ack, before any of it is kept. Default 16 MiB (MQTT allows 256 MiB; every
+   * input is bounded). MQTT 5 brokers can be told the limit in
+   * `properties.maximumPacketSize`, so that they drop such messages instead.
+   */
+  maxMessageBytes?: number;
   /** See the core's ClientOptions.incomingHoldBytes. */
   incomingHoldBytes?: number;
   /** Random source for the backoff jitter; Math.random by default. */
@@ -298,6 +307,7 @@ export class NodeClient extends EventEmitter {
   #reauth: Waiter | null = null;
   /** largeMessages 'pieces' (else 'assemble' or 'refuse'). */
   #pieces = false;
+  #maxMessageBytes = 16 * 1024 * 1024;
   /** The large message being assembled ('assemble'), null between them. */
   #assembly: Buffer | null = null;
   /** Why the client could not start (its session file), or null. */
@@ -367,6 +377,11 @@ export class NodeClient extends EventEmitter {
     const large = options.largeMessages ?? 'assemble';
     if (large !== 'assemble' && large !== 'pieces' && large !== 'refuse') throw new TypeError("options.largeMessages must be 'assemble', 'pieces' or 'refuse'");
     this.#pieces = large === 'pieces';
+    if (options.maxMessageBytes !== undefined) {
+      const max = options.maxMessageBytes;
+      if (!Number.isInteger(max) || max < 1) throw new TypeError('options.maxMessageBytes must be a whole number of bytes >= 1');
+      this.#maxMessageBytes = max;
+    }
     // Without the hook the core refuses large messages and asks the broker for none.
     if (large === 'refuse') (hooks as { piece?: unknown }).piece = undefined;
     // Sessions are asked of the TLS layer only by a client that offers or wants them.
@@ -869,7 +884,16 @@ export class NodeClient extends EventEmitter {
       this.emit('messagePiece', topic, piece, offset, total, { topic, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
       return true;
     }
-    if (offset === 0) this.#assembly = Buffer.allocUnsafe(total);
+    if (offset === 0) {
+      if (total > this.#maxMessageBytes) {
+        this.#error(Object.assign(
+          new Error(`refused a ${total}-byte message on ${JSON.stringify(topic)}: it is larger than maxMessageBytes (${this.#maxMessageBytes}); raise it, or take it in pieces (largeMessages: 'pieces')`),
+          { code: 'EMSGSIZE' },
+        ));
+        return false;
+      }
+      this.#assembly = Buffer.allocUnsafe(total);
+    }
     const whole = this.#assembly!;
     whole.set(p.bytes.subarray(p.payloadStart, p.payloadEnd), offset);
     if (offset + n === total) {

@@ -86,6 +86,25 @@ describeMosquitto('messages larger than the receive buffer, Node host on mosquit
     await c.end();
   });
 
+  it("'assemble' refuses a message larger than maxMessageBytes before keeping any of it: EMSGSIZE, closed (0x95), nothing acknowledged", async () => {
+    const c = connect(m.url, { clientId: 'too-big', protocolVersion: 5, receiveBufferSize: 2048, maxMessageBytes: 100_000, reconnectPeriod: 0 });
+    await once(c, 'connect');
+    await c.subscribe('tb/#', { qos: 1 });
+    const messages: string[] = [];
+    c.on('message', (t) => messages.push(t));
+    const err = once<[Error & { code?: string }]>(c, 'error');
+    const closed = once(c, 'close');
+    await peer.publishAsync('tb/fits', MIB.subarray(0, 100_000), { qos: 1 });
+    await peer.publishAsync('tb/big', MIB.subarray(0, 100_001), { qos: 1 });
+    const [e] = await err;
+    expect(e.message).toMatch(/refused a 100001-byte message on "tb\/big".*maxMessageBytes \(100000\)/);
+    expect(e.code).toBe('EMSGSIZE');
+    await closed;
+    expect(messages).toEqual(['tb/fits']);
+    expect(c.core.lastReasonCode).toBe(0x95);
+    await c.end();
+  });
+
   it("'pieces' with no 'messagePiece' listener: an error that says why, the connection closed (0x95), nothing acknowledged", async () => {
     const c = connect(m.url, { clientId: 'nobody-listens', protocolVersion: 5, receiveBufferSize: 2048, largeMessages: 'pieces', reconnectPeriod: 0 });
     await once(c, 'connect');
