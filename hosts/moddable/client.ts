@@ -102,6 +102,15 @@ export interface ClientOptions {
   start?: boolean;
   /** Reconnect after a loss, with backoff. Default true. */
   reconnect?: boolean;
+  /** Bytes of the receive buffer: the largest packet taken whole. Default 2048. */
+  receiveBuffer?: number;
+  /**
+   * A message larger than the receive buffer (a firmware image, say):
+   * "refuse" (default: MQTT 5 CONNECT asks the broker for none larger, and one
+   * that comes anyway closes the connection), or "pieces": onMessagePiece
+   * gets it in order, piece by piece, and the ack goes after the last piece.
+   */
+  largeMessages?: 'refuse' | 'pieces';
 }
 
 export interface PublishFlags {
@@ -145,6 +154,13 @@ export interface ClientTimings {
 export class Client {
   onReady?: (this: Client) => void;
   onMessage?: (this: Client, topic: string, body: ArrayBuffer) => void;
+  /**
+   * With largeMessages "pieces": a piece of a message larger than the receive
+   * buffer, `body` at `offset` of `total` bytes; offset 0 begins a message (one
+   * cut short by a lost connection starts over). Without it, such a message
+   * is refused (the connection closes, nothing acknowledged: the broker keeps it).
+   */
+  onMessagePiece?: (this: Client, topic: string, body: ArrayBuffer, offset: number, total: number) => void;
   onClose?: (this: Client) => void;
   /** Nothing in flight or queued, the session saved: the device may sleep. */
   onSleepReady?: (this: Client) => void;
@@ -222,8 +238,13 @@ export class Client {
       },
       capacities,
       autoReconnect: options.reconnect ?? true,
+      receiveBufferSize: options.receiveBuffer,
     };
+    const large = options.largeMessages ?? 'refuse';
+    if (large !== 'refuse' && large !== 'pieces') throw new TypeError('largeMessages must be "refuse" or "pieces"');
     const hooks = this.#hooks();
+    // Without the hook the core refuses large messages and MQTT 5 CONNECT asks for none.
+    if (large === 'refuse') delete hooks.piece;
     let client = new DormouseClient(core, hooks, store, platform.random);
     const now = platform.clock();
     try {
@@ -463,6 +484,12 @@ export class Client {
         if (!on) return;
         const body = p.payload.slice().buffer as ArrayBuffer;
         on.call(this, p.topic, body);
+      },
+      piece: (p: PublishPacket, offset: number, total: number) => {
+        const on = this.onMessagePiece;
+        if (!on) return false;
+        on.call(this, p.topic, p.payload.slice().buffer as ArrayBuffer, offset, total);
+        return true;
       },
       event: (kind, a, b) => {
         switch (kind) {
