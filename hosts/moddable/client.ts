@@ -146,7 +146,10 @@ export const SENSOR_CAPACITIES: Readonly<Capacities> = Object.freeze({
 /** Per-connection timings (ms on the platform clock), for a wake's trace. */
 export interface ClientTimings {
   startedAt: number;
+  /** TCP connected (with TLS: the TCP socket under it). */
   tcpAt: number;
+  /** TLS handshake done (the TLS socket first writable); -1 without TLS. */
+  tlsAt: number;
   connackAt: number;
   lastAckAt: number;
 }
@@ -168,12 +171,18 @@ export class Client {
   onDrop?: (this: Client, token: number, reason: string) => void;
   /** A QoS 1/2 message was acknowledged; `reason` is the broker's reason code. */
   onAck?: (this: Client, token: number, reason: number) => void;
+  /**
+   * The broker handed this session to another connection with the same id
+   * (MQTT 5 reason 0x8E, or repeated kicks right after CONNACK): two devices
+   * share an id. The client backs off `retryMs` before trying again.
+   */
+  onTakenOver?: (this: Client, retryMs: number) => void;
 
   readonly core: DormouseClient;
   readonly store: SnapshotStore | null;
   /** The durable store, when that is the store in use. */
   readonly durable: DurableStore | null;
-  readonly timings: ClientTimings = { startedAt: 0, tcpAt: -1, connackAt: -1, lastAckAt: -1 };
+  readonly timings: ClientTimings = { startedAt: 0, tcpAt: -1, tlsAt: -1, connackAt: -1, lastAckAt: -1 };
   /** Messages accepted again from the NVS journal after a power cut. */
   readonly replayed: number = 0;
 
@@ -185,6 +194,7 @@ export class Client {
   #deadlines: DeadlineTimer<unknown>;
   #started = false;
   #closed = false;
+  #retargeting = false;
   #linger: { maxMs: number; done: (drained: boolean) => void } | null = null;
   readonly #qos2 = new Set<number>(); // QoS 2 tokens live: flash write-through until they complete
   readonly #journaled = new Set<number>(); // tokens with an accept entry in the journal
@@ -276,12 +286,21 @@ export class Client {
     return this.core.state === ConnState.Connected;
   }
 
-  /** Connect (resolving the host name first). Done by the constructor unless `start: false`. */
-  start(): void {
+  /** The broker's host name (or dotted address) as given. */
+  get host(): string {
+    return this.#host;
+  }
+
+  /**
+   * Connect (resolving the host name first). Done by the constructor unless
+   * `start: false`. With `address` (dotted IPv4), connect there instead of
+   * resolving the host name: the wake helper's address kept from an earlier wake.
+   */
+  start(address?: string): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
     this.timings.startedAt = this.#p.clock();
-    const dotted = /^\d{1,3}(\.\d{1,3}){3}$/.test(this.#host);
+    const dotted = address !== undefined || isDotted(this.#host);
     const go = (address: string | undefined): void => {
       if (this.#closed) return;
       if (address === undefined) {
@@ -290,7 +309,8 @@ export class Client {
       }
       this.#transport = new TcpTransport(this.#socketClass(), {
         transportOpened: (now) => {
-          this.timings.tcpAt = now;
+          if (this.#tls) this.timings.tlsAt = now;
+          else this.timings.tcpAt = now;
           this.core.transportOpened(now);
           this.#deadlines.sync();
         },
@@ -306,8 +326,32 @@ export class Client {
       this.core.start(this.#p.clock());
       this.#deadlines.sync();
     };
-    if (dotted) go(this.#host);
+    if (dotted) go(address ?? this.#host);
     else this.#p.resolve(this.#host, go);
+  }
+
+  /**
+   * Connect to `address` from now on. Before the first connection is up (an
+   * attempt under way or waiting to be retried) the attempt is given up and
+   * the new address tried at once: the wake helper's address hint failed and
+   * a lookup found the broker again, within the same wake.
+   */
+  retarget(address: string): void {
+    if (!isDotted(address)) throw new RangeError(`retarget: "${address}" is not a dotted IPv4 address`);
+    const transport = this.#transport;
+    if (this.#closed || transport === null) return;
+    transport.address = address;
+    const state = this.core.state;
+    if (state !== ConnState.Waiting && state !== ConnState.Opening) return;
+    const now = this.#p.clock();
+    this.#retargeting = true;
+    try {
+      this.core.end(now); // an attempt not yet connected: no DISCONNECT, the session saved, the socket closed
+    } finally {
+      this.#retargeting = false;
+    }
+    this.core.start(now);
+    this.#deadlines.sync();
   }
 
   /**
@@ -398,6 +442,23 @@ export class Client {
     if (o.ca) secure.certificate = o.ca;
     if (o.verify === false) secure.verify = false;
     const cache = this.#p.tlsCache;
+    const timings = this.timings;
+    const clock = this.#p.clock;
+    // The TCP socket under TLS, timed: its first onWritable is the TCP connect, before the handshake.
+    const TimedTcp = function TimedTcp(options: TcpSocketOptions) {
+      const { onWritable } = options;
+      let open = false;
+      return new TCP({
+        ...options,
+        onWritable: (count: number) => {
+          if (!open) {
+            open = true;
+            timings.tcpAt = clock();
+          }
+          onWritable?.(count);
+        },
+      });
+    } as unknown as TcpSocketConstructor;
     // A constructor that returns the TLS socket: the transport constructs sockets with `new`.
     return function SecureSocket(options: TcpSocketOptions) {
       const { onError, onWritable } = options;
@@ -414,7 +475,7 @@ export class Client {
             onError: () => (established || cache.forget(), onError?.()),
           }
         : options;
-      return new TLS({ ...wrapped, host: serverName, TCP: { io: TCP }, secure });
+      return new TLS({ ...wrapped, host: serverName, TCP: { io: TimedTcp }, secure });
     } as unknown as TcpSocketConstructor;
   }
 
@@ -498,7 +559,10 @@ export class Client {
             this.onReady?.();
             break;
           case ClientEvent.Disconnected:
-            if (!this.#closed) this.onClose?.();
+            if (!this.#closed && !this.#retargeting) this.onClose?.();
+            break;
+          case ClientEvent.TakenOver:
+            this.onTakenOver?.(b);
             break;
           case ClientEvent.Acked:
             this.timings.lastAckAt = this.#p.clock();
@@ -528,6 +592,10 @@ export class Client {
     if (this.#journaled.delete(token)) this.durable?.completed(token);
     if (this.#qos2.delete(token)) this.#updateWriteThrough();
   }
+}
+
+function isDotted(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 }
 
 function bytesOf(data: string | ArrayBuffer | ArrayBufferView | number): Uint8Array {

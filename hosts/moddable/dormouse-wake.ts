@@ -8,7 +8,7 @@
 //   });
 //
 // On a device each wake is a reboot, so the body runs once per boot. In the
-// lin simulator sleep() returns: the next wake runs after sleepMs in the same VM.
+// lin simulator sleep() returns: the next wake runs after the chosen sleep in the same VM.
 
 import Timer from 'timer';
 import WiFi from 'wifi';
@@ -17,15 +17,26 @@ import { sleep, wakeCause, rtcLength, rtcRead, rtcWrite } from 'dormouse/deepsle
 import { Wake, type WakeOptions, type WakePlatform, type WakeTrace } from './wake.js';
 import type { Client } from './client.js';
 
+// Net.get("CHANNEL") exists on ESP32 (modules/network/net/esp/modNet.c) but not in Moddable's typings.
+const netGet = Net.get as unknown as (what: string) => unknown;
+
 export const platform: WakePlatform = {
   Timer: Timer as unknown as WakePlatform['Timer'],
   WiFi: WiFi as unknown as WakePlatform['WiFi'],
   bssid: () => {
-    const b = Net.get('BSSID');
+    const b = netGet('BSSID');
     return typeof b === 'string' ? b : undefined;
+  },
+  channel: () => {
+    const c = netGet('CHANNEL');
+    return typeof c === 'number' ? c : undefined;
+  },
+  resolve(name, done) {
+    Net.resolve(name, (_name, address) => done(address));
   },
   rtc: { byteLength: rtcLength(), read: rtcRead, write: rtcWrite },
   clock: () => Date.now(),
+  random: Math.random,
   sleep,
   trace: (line) => trace(line),
 };
@@ -36,9 +47,9 @@ export function everyWake(options: WakeOptions, body: (cause: number) => Client,
   wake.onSleep = (t) => {
     onSleep?.(t);
     // Reached only where sleep() returns (lin): the next wake in this VM.
-    Timer.set(() => everyWake(options, body, onSleep), options.sleepMs ?? 300_000);
+    Timer.set(() => everyWake(options, body, onSleep), t.sleepMs);
   };
 }
 
-export { Wake, WakeRecord } from './wake.js';
+export { Wake } from './wake.js';
 export type { WakeOptions, WakeTrace } from './wake.js';

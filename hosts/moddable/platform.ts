@@ -67,7 +67,7 @@ export const enum WakeCause {
 /** The legacy `wifi` module's static side (ESP32 and the lin simulation): `new WiFi(dictionary, onNotify)`. */
 export interface WiFiApi {
   /** Starts a station join; `onNotify` gets "connect", "gotIP", "disconnect", "lostIP". */
-  new (dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer }, onNotify: (message: string) => void): WiFiInstance;
+  new (dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer; channel?: number }, onNotify: (message: string) => void): WiFiInstance;
   /** Leave the network (no arguments). */
   disconnect(): void;
 }

@@ -11,10 +11,10 @@
 //                   + two slots of 1524-byte images
 //   3072    512     TLS session for resumption       issue 15 (TLS cache manager)
 //                   (id, master secret, server name, expiry)
-//   3584    256     fast-connect hints (BSSID,       issue 15
-//                   channel, broker address, backoff)
-//   3840    256     wake record: BSSID of the last   wake.ts WakeRecord
-//                   join, journal cursor, counters
+//   3584    256     fast-connect hints: BSSID,       modules/wake/fast-connect.ts
+//                   channel, broker address (40 B)   (used by wake.ts)
+//   3840    256     wake budget: failed wakes in a   modules/session/wake-budget.ts
+//                   row, takeovers, wakes (16 B)     (used by wake.ts)
 //
 // All records are little-endian, start with their own u32 magic and end with
 // (or carry) a CRC-32: after power-on RTC memory holds noise.

@@ -50,7 +50,7 @@ export class TcpTransport {
   readonly #Tcp: TcpSocketConstructor;
   readonly #core: TransportEvents;
   readonly #clock: () => number;
-  readonly #address: string;
+  #address: string;
   readonly #port: number;
   readonly #rx: Uint8Array; // receive buffer, lent to core.receive
   readonly #queue: Uint8Array; // bytes waiting for room; front is queue[0]
@@ -75,6 +75,15 @@ export class TcpTransport {
     this.#port = options.port;
     this.#rx = new Uint8Array(rxBytes);
     this.#queue = new Uint8Array(queueBytes);
+  }
+
+  /** Where the next open() connects; a change applies from the next open (the wake's address hint falling back to a lookup). */
+  get address(): string {
+    return this.#address;
+  }
+
+  set address(address: string) {
+    this.#address = address;
   }
 
   get isOpen(): boolean {

@@ -1,35 +1,59 @@
-// A battery device's wake, around a Client: join Wi-Fi with a timeout (the
-// last access point's BSSID from RTC memory makes the join shorter), connect,
-// let the app's messages go, and sleep as soon as the session is sleep-ready
-// or the window ends, whatever was reached. A reading published before the
-// join is in the session (RTC and the NVS journal) whether or not Wi-Fi or the
-// broker answer: it goes with the next wake that reaches the broker.
+// A battery device's wake, around a Client: join Wi-Fi, connect, let the
+// app's messages go, and sleep as soon as the session is sleep-ready or the
+// wake's one deadline passes, whatever was reached. A reading published
+// before the join is in the session (RTC and the NVS journal) whether or not
+// Wi-Fi or the broker answer: it goes with the next wake that reaches the broker.
+//
+// Two records in RTC memory make the next wake cheaper or calmer:
+// - fast-connect hints (modules/wake/fast-connect.ts, RtcLayout.hints): the
+//   access point's BSSID and channel, passed to the join (no scan), and the
+//   broker's looked-up address, used instead of a DNS lookup while fresh. A
+//   hint that fails is dropped and the wake falls back in the same wake: a
+//   join by SSID alone, or a lookup and a connect to its answer. What a full
+//   join or a lookup finds is kept for the next wake.
+// - the wake budget (modules/session/wake-budget.ts, RtcLayout.wake): the
+//   failed wakes in a row. A wake that did not get its work to the broker
+//   (Wi-Fi timeout, broker unreachable, the window over before the acks)
+//   sleeps longer than the last (jittered, capped); a good wake resets it; a
+//   session takeover (two devices with one id) sleeps from a window of its own.
 //
 // Before the radio stops the client's DISCONNECT is given a bounded time to
 // leave (the socket's writes acknowledged), so the broker sees a clean
 // disconnect and fires no will.
 //
-// Each wake prints one trace line: Wi-Fi join, TCP connect, CONNACK and last
-// ack (ms from the wake's start, - when not reached), total awake ms, and the
-// NVS bytes and writes the session store made in this wake.
+// Each wake prints one trace line: Wi-Fi join, DNS, TCP connect, TLS
+// handshake, CONNACK and last ack (ms from the wake's start, - when not
+// reached), total awake ms, the NVS bytes and writes the session store made,
+// and the sleep chosen with its reason.
 
 import type { Client } from './client.js';
 import type { RtcMemory, TimerApi, WiFiApi, WiFiInstance } from './platform.js';
 import { RtcLayout, rtcRegion } from './rtc-layout.js';
-import { crc32 } from '../../modules/session/crc32.js';
+import { FAST_CONNECT_RECORD_BYTES, FastConnectHints } from '../../modules/wake/fast-connect.js';
+import { WAKE_BUDGET_RECORD_BYTES, WakeBudget, WakeOutcome } from '../../modules/session/wake-budget.js';
 
 export interface WakeOptions {
   /** Wi-Fi network; without it the wake assumes the network is up (lin, or joined by someone else). */
   ssid?: string;
   password?: string;
-  /** The whole wake's budget: Wi-Fi, TLS, MQTT. Default 10 s. */
+  /** The whole wake's budget: Wi-Fi, DNS, TLS, MQTT. Default 10 s. */
   windowMs?: number;
   /** Wi-Fi must give an address within this (and within the window). Default: the window. */
   wifiTimeoutMs?: number;
-  /** Deep sleep between wakes. Default 300 s. */
+  /** Deep sleep after a good wake. Default 300 s. */
   sleepMs?: number;
+  /** Longest sleep after failed wakes in a row (the backoff's cap). Default 6 h. */
+  maxSleepMs?: number;
+  /** First sleep after a session takeover, doubling with each one in a row. Default 1 h. */
+  takeoverSleepMs?: number;
   /** Longest wait for DISCONNECT to leave before the radio stops. Default 500 ms. */
   drainMs?: number;
+  /** A join with the kept BSSID must give an address within this, or the wake joins by SSID alone. Default 3000 ms. */
+  bssidJoinMs?: number;
+  /** TCP to the kept broker address must connect within this, or the wake looks the name up. Default 2000 ms. */
+  addressConnectMs?: number;
+  /** How long a looked-up broker address is used without a lookup, seconds (Net.resolve tells no TTL). Default 3600. */
+  addressTtlS?: number;
 }
 
 export interface WakePlatform {
@@ -38,143 +62,247 @@ export interface WakePlatform {
   WiFi?: WiFiApi;
   /** BSSID of the access point joined, "aa:bb:cc:dd:ee:ff" (Net.get("BSSID")), if the target tells. */
   bssid?: () => string | undefined;
+  /** Channel of the access point joined (Net.get("CHANNEL")), if the target tells. */
+  channel?: () => number | undefined;
+  /** Host name to dotted IPv4 (Net.resolve). Without it the client resolves by itself and no address is kept. */
+  resolve?: (name: string, done: (address: string | undefined) => void) => void;
   rtc?: RtcMemory;
   clock(): number;
+  /** The sleep's jitter; default Math.random (the hardware RNG on ESP32). */
+  random?: () => number;
   /** dormouse/deepsleep's sleep: does not return on a device; returns in the lin simulator. */
   sleep(ms: number): void;
   trace(line: string): void;
 }
 
+/** How a wake ended. */
+export type WakeEnd = 'sleep-ready' | 'window' | 'wifi' | 'takeover';
+
 /** What one wake did, in ms from its start (-1: not reached). */
 export interface WakeTrace {
-  why: 'sleep-ready' | 'window' | 'wifi';
+  why: WakeEnd;
   wifiMs: number;
+  /** The join used the kept BSSID (and channel). */
+  bssidHint: boolean;
+  /** That join failed; the wake joined again by SSID alone. */
+  bssidFellBack: boolean;
+  /** The broker's name looked up (-1: no lookup: a dotted host, the kept address, or no answer). */
+  dnsMs: number;
+  /** The kept broker address was used instead of a lookup. */
+  addressHint: boolean;
+  /** It did not connect; the wake looked the name up and connected to the answer. */
+  addressFellBack: boolean;
   tcpMs: number;
+  /** TLS handshake done (-1: no TLS, or not reached). */
+  tlsMs: number;
   connackMs: number;
   lastAckMs: number;
   awakeMs: number;
-  /** The last join used a BSSID from RTC memory. */
-  bssidHint: boolean;
   drained: boolean;
   flashBytes: number;
   flashWrites: number;
+  /** The deep sleep chosen. */
+  sleepMs: number;
+  /** Failed wakes in a row, this one included (0: a good wake). */
+  failures: number;
+  /** Takeover wakes in a row, this one included. */
+  takeovers: number;
 }
 
-// The wake record, in its RTC range (rtc-layout.ts): u32 magic, u8 flags (1: BSSID valid),
-// 6 bytes BSSID, u8 reserved, u32 CRC-32 of the 12 bytes before it.
-const WAKE_MAGIC = 0x31574d44; // "DMW1"
-const WAKE_RECORD_BYTES = 16;
-
-/** The access point of the last good join, kept through deep sleep. */
-export class WakeRecord {
-  readonly #rtc: RtcMemory | null;
-  readonly #bytes = new Uint8Array(WAKE_RECORD_BYTES);
-  readonly #view = new DataView(this.#bytes.buffer);
-
-  constructor(rtc: RtcMemory | undefined) {
-    this.#rtc = rtc ? rtcRegion(rtc, RtcLayout.wake) : null;
-  }
-
-  /** The BSSID kept, as 6 bytes, or undefined (none, or RTC noise after power-on). */
-  get bssid(): ArrayBuffer | undefined {
-    const rtc = this.#rtc;
-    if (rtc === null) return undefined;
-    const b = this.#bytes;
-    rtc.read(0, b);
-    if (this.#view.getUint32(0, true) !== WAKE_MAGIC || this.#view.getUint32(12, true) !== crc32(b, 0, 12) || (b[4]! & 1) === 0) return undefined;
-    return b.slice(5, 11).buffer;
-  }
-
-  /** Keep `bssid` ("aa:bb:cc:dd:ee:ff"), or forget it (undefined, or not six hex pairs). */
-  set bssid(text: string | undefined) {
-    const rtc = this.#rtc;
-    if (rtc === null) return;
-    const b = this.#bytes;
-    b.fill(0);
-    this.#view.setUint32(0, WAKE_MAGIC, true);
-    const parts = text?.split(':') ?? [];
-    if (parts.length === 6 && parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) {
-      b[4] = 1;
-      for (let i = 0; i < 6; i++) b[5 + i] = parseInt(parts[i]!, 16);
-    }
-    this.#view.setUint32(12, crc32(b, 0, 12), true);
-    rtc.write(0, b);
-  }
-}
+const DOTTED = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 export class Wake {
   /** Called with the trace just before sleep. */
   onSleep?: (trace: WakeTrace) => void;
-  readonly trace: WakeTrace = { why: 'window', wifiMs: -1, tcpMs: -1, connackMs: -1, lastAckMs: -1, awakeMs: -1, bssidHint: false, drained: false, flashBytes: 0, flashWrites: 0 };
+  readonly trace: WakeTrace = {
+    why: 'window', wifiMs: -1, bssidHint: false, bssidFellBack: false, dnsMs: -1, addressHint: false, addressFellBack: false,
+    tcpMs: -1, tlsMs: -1, connackMs: -1, lastAckMs: -1, awakeMs: -1, drained: false, flashBytes: 0, flashWrites: 0,
+    sleepMs: 0, failures: 0, takeovers: 0,
+  };
+  readonly budget: WakeBudget;
+  readonly hints: FastConnectHints;
 
   readonly #client: Client;
   readonly #p: WakePlatform;
   readonly #o: Required<Omit<WakeOptions, 'ssid' | 'password' | 'wifiTimeoutMs'>> & WakeOptions;
-  readonly #record: WakeRecord;
   readonly #started: number;
+  readonly #hintsRtc: RtcMemory | null;
+  readonly #budgetRtc: RtcMemory | null;
+  readonly #budgetBytes = new Uint8Array(WAKE_BUDGET_RECORD_BYTES);
   #window: unknown;
   #wifiTimer: unknown;
+  #hintTimer: unknown;
+  #addressTimer: unknown;
   #wifi: WiFiInstance | null = null;
+  #joins = 0; // generation of the Wi-Fi join: messages of an abandoned one are ignored
   #finished = false;
 
   constructor(client: Client, options: WakeOptions, platform: WakePlatform) {
     this.#client = client;
     this.#p = platform;
-    this.#o = { windowMs: 10_000, sleepMs: 300_000, drainMs: 500, ...options };
-    for (const k of ['windowMs', 'sleepMs', 'drainMs'] as const)
+    this.#o = { windowMs: 10_000, sleepMs: 300_000, maxSleepMs: 6 * 3600_000, takeoverSleepMs: 3600_000, drainMs: 500, bssidJoinMs: 3000, addressConnectMs: 2000, addressTtlS: 3600, ...options };
+    for (const k of ['windowMs', 'sleepMs', 'maxSleepMs', 'takeoverSleepMs', 'drainMs', 'bssidJoinMs', 'addressConnectMs'] as const)
       if (!(this.#o[k] >= 0 && this.#o[k] <= 0x7fffffff)) throw new RangeError(`${k} must be a number of ms, not ${this.#o[k]}`);
-    this.#record = new WakeRecord(platform.rtc);
+    if (!(this.#o.addressTtlS >= 0)) throw new RangeError(`addressTtlS must be a number of seconds, not ${this.#o.addressTtlS}`);
+    const o = this.#o;
+    const rtc = platform.rtc;
+    this.budget = new WakeBudget({ sleepMs: o.sleepMs, windowMs: Math.max(1, o.windowMs), maxSleepMs: o.maxSleepMs, takeoverSleepMs: o.takeoverSleepMs }, platform.random ?? Math.random);
+    this.#budgetRtc = rtc ? rtcRegion(rtc, RtcLayout.wake) : null;
+    this.#budgetRtc?.read(0, this.#budgetBytes);
+    this.budget.restore(this.#budgetBytes); // noise after power-on: no failures counted
+    // Hints are read once into RAM and written back whenever they change: a few bytes per change.
+    this.#hintsRtc = rtc ? rtcRegion(rtc, RtcLayout.hints) : null;
+    const hintBytes = new Uint8Array(FAST_CONNECT_RECORD_BYTES);
+    this.#hintsRtc?.read(0, hintBytes);
+    this.hints = new FastConnectHints(hintBytes); // noise after power-on: no hints
     // The TLS session kept through deep sleep: read from its RTC range before the first TLS socket.
     const cache = client.tlsCache;
-    if (cache !== null && platform.rtc) cache.configure({ rtc: rtcRegion(platform.rtc, RtcLayout.tls), now: () => Math.floor(platform.clock() / 1000) });
+    if (cache !== null && rtc) cache.configure({ rtc: rtcRegion(rtc, RtcLayout.tls), now: () => Math.floor(platform.clock() / 1000) });
     this.#started = platform.clock();
-    const app = client.onSleepReady;
+    this.budget.begin(this.#started);
+    const wake = this;
+    const { onSleepReady, onClose, onTakenOver } = client;
     client.onSleepReady = function (this: Client) {
-      app?.call(this);
+      onSleepReady?.call(this);
       wake.#finish('sleep-ready');
     };
-    const wake = this;
-    this.#window = platform.Timer.set(() => this.#finish('window'), this.#o.windowMs);
-    if (options.ssid && platform.WiFi) this.#join(platform.WiFi, options.ssid, options.password);
-    else client.start();
+    client.onClose = function (this: Client) {
+      onClose?.call(this);
+      // A connect to the kept address that failed before TCP was up: the address hint failed.
+      if (wake.trace.addressHint && this.timings.tcpAt < 0) wake.#addressFailed();
+    };
+    client.onTakenOver = function (this: Client, retryMs: number) {
+      onTakenOver?.call(this, retryMs);
+      wake.#finish('takeover'); // the client backs off for minutes: nothing left to do awake
+    };
+    this.#window = platform.Timer.set(() => this.#finish('window'), o.windowMs);
+    if (options.ssid && platform.WiFi) {
+      this.#wifiTimer = platform.Timer.set(() => {
+        this.#wifiTimer = undefined;
+        // Still on the kept BSSID when time ran out: it did not lead to a join, so it is not offered again.
+        if (this.trace.bssidHint && !this.trace.bssidFellBack) {
+          this.hints.wifiHintFailed();
+          this.#saveHints();
+        }
+        this.#finish('wifi');
+      }, Math.min(o.wifiTimeoutMs ?? o.windowMs, o.windowMs));
+      this.#join(platform.WiFi, options.ssid, options.password, true);
+    } else this.#connect();
   }
 
-  #join(WiFi: WiFiApi, ssid: string, password: string | undefined): void {
-    const bssid = this.#record.bssid;
-    this.trace.bssidHint = bssid !== undefined;
-    const dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer } = { ssid };
+  #nowS(): number {
+    return Math.floor(this.#p.clock() / 1000);
+  }
+
+  #saveHints(): void {
+    this.#hintsRtc?.write(0, this.hints.region);
+  }
+
+  #join(WiFi: WiFiApi, ssid: string, password: string | undefined, useHint: boolean): void {
+    const hint = useHint ? this.hints.wifi(this.#nowS()) : null;
+    const dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer; channel?: number } = { ssid };
     if (password) dictionary.password = password;
-    if (bssid) dictionary.bssid = bssid;
-    const timeout = Math.min(this.#o.wifiTimeoutMs ?? this.#o.windowMs, this.#o.windowMs);
-    this.#wifiTimer = this.#p.Timer.set(() => {
-      this.#wifiTimer = undefined;
-      // A hint that did not lead to a join is forgotten: the next wake joins by SSID alone.
-      if (this.trace.bssidHint) this.#record.bssid = undefined;
-      this.#finish('wifi');
-    }, timeout);
+    if (hint !== null) {
+      this.trace.bssidHint = true;
+      dictionary.bssid = hint.bssid.buffer as ArrayBuffer;
+      if (hint.channel >= 1 && hint.channel <= 13) dictionary.channel = hint.channel; // ESP32's wifi refuses others
+      // Leave the full join at least half of the Wi-Fi time.
+      const wifiMs = Math.min(this.#o.wifiTimeoutMs ?? this.#o.windowMs, this.#o.windowMs);
+      this.#hintTimer = this.#p.Timer.set(() => {
+        this.#hintTimer = undefined;
+        this.#bssidFailed(WiFi, ssid, password);
+      }, Math.min(this.#o.bssidJoinMs, Math.floor(wifiMs / 2)));
+    }
+    const join = ++this.#joins;
     this.#wifi = new WiFi(dictionary, (message) => {
-      if (this.#finished || message !== 'gotIP' || this.trace.wifiMs >= 0) return;
-      this.trace.wifiMs = this.#p.clock() - this.#started;
-      this.#p.Timer.clear(this.#wifiTimer);
-      this.#wifiTimer = undefined;
-      const joined = this.#p.bssid?.();
-      if (joined !== undefined) this.#record.bssid = joined;
-      this.#client.start();
+      if (this.#finished || join !== this.#joins || this.trace.wifiMs >= 0) return;
+      // The kept access point is not there (ESP32 says "disconnect" when its join fails).
+      if (message === 'disconnect' && hint !== null) return this.#bssidFailed(WiFi, ssid, password);
+      if (message !== 'gotIP') return;
+      const p = this.#p;
+      this.trace.wifiMs = p.clock() - this.#started;
+      p.Timer.clear(this.#wifiTimer);
+      p.Timer.clear(this.#hintTimer);
+      this.#wifiTimer = this.#hintTimer = undefined;
+      const bssid = parseBssid(p.bssid?.());
+      if (bssid !== null) {
+        this.hints.joined(bssid, p.channel?.() ?? 0, this.#nowS());
+        this.#saveHints();
+      }
+      this.#connect();
     });
   }
 
-  #finish(why: WakeTrace['why']): void {
+  /** The join with the kept BSSID did not come up: forget it and join by SSID alone, in this wake. */
+  #bssidFailed(WiFi: WiFiApi, ssid: string, password: string | undefined): void {
+    if (this.#finished || this.trace.bssidFellBack || this.trace.wifiMs >= 0) return;
+    this.#p.Timer.clear(this.#hintTimer);
+    this.#hintTimer = undefined;
+    this.trace.bssidFellBack = true;
+    this.hints.wifiHintFailed();
+    this.#saveHints();
+    this.#joins++;
+    this.#wifi?.close();
+    WiFi.disconnect();
+    this.#join(WiFi, ssid, password, false);
+  }
+
+  /** The network is up: connect, to the kept broker address while it is fresh, else to a looked-up one. */
+  #connect(): void {
+    const c = this.#client;
+    const host = c.host;
+    if (this.#p.resolve === undefined || DOTTED.test(host)) return c.start();
+    const address = this.hints.address(host, this.#nowS());
+    if (address === null) return this.#lookup((a) => c.start(a));
+    this.trace.addressHint = true;
+    c.start(address);
+    // A kept address that no longer answers may not refuse either (SYN into the void): bound it.
+    this.#addressTimer = this.#p.Timer.set(() => {
+      this.#addressTimer = undefined;
+      if (c.timings.tcpAt < 0) this.#addressFailed();
+    }, this.#o.addressConnectMs);
+  }
+
+  #addressFailed(): void {
+    if (this.#finished || this.trace.addressFellBack) return;
+    this.trace.addressFellBack = true;
+    this.hints.addressFailed();
+    this.#saveHints();
+    this.#lookup((a) => this.#client.retarget(a));
+  }
+
+  /** Look the broker's name up, keep the answer for the next wakes, and go on with it. No answer: the window ends the wake. */
+  #lookup(then: (address: string) => void): void {
+    const host = this.#client.host;
+    const answer = (address: string | undefined): void => {
+      if (this.#finished) return;
+      this.trace.dnsMs = this.#p.clock() - this.#started;
+      if (address === undefined || !DOTTED.test(address)) return;
+      if (this.hints.resolved(host, address, this.#nowS(), this.#o.addressTtlS)) this.#saveHints();
+      then(address);
+    };
+    try {
+      this.#p.resolve!(host, answer);
+    } catch {
+      // lwIP's lookup queue is full: as good as no answer
+    }
+  }
+
+  #finish(why: WakeEnd): void {
     if (this.#finished) return;
     this.#finished = true;
     const p = this.#p;
     p.Timer.clear(this.#window);
-    if (this.#wifiTimer !== undefined) p.Timer.clear(this.#wifiTimer);
+    p.Timer.clear(this.#wifiTimer);
+    p.Timer.clear(this.#hintTimer);
+    p.Timer.clear(this.#addressTimer);
     const t = this.trace;
     t.why = why;
     const c = this.#client;
     const at = (ms: number): number => (ms < 0 ? -1 : ms - this.#started);
     c.close(this.#o.drainMs, (drained) => {
       t.tcpMs = at(c.timings.tcpAt);
+      t.tlsMs = at(c.timings.tlsAt);
       t.connackMs = at(c.timings.connackAt);
       t.lastAckMs = at(c.timings.lastAckAt);
       t.drained = drained;
@@ -186,15 +314,37 @@ export class Wake {
         this.#wifi = null;
         p.WiFi?.disconnect();
       }
+      const budget = this.budget;
+      t.sleepMs = budget.finish(why === 'sleep-ready' ? WakeOutcome.Delivered : why === 'takeover' ? WakeOutcome.TakenOver : WakeOutcome.Unreachable);
+      t.failures = budget.failures;
+      t.takeovers = budget.takeovers;
+      budget.save(this.#budgetBytes);
+      this.#budgetRtc?.write(0, this.#budgetBytes);
       t.awakeMs = p.clock() - this.#started;
       const ms = (n: number): string => (n < 0 ? '-' : `${n}`);
+      const wifi = t.bssidFellBack ? ' (bssid failed, full join)' : t.bssidHint ? ' (bssid)' : '';
+      const dns = t.addressFellBack ? `${ms(t.dnsMs)} (address hint failed)` : t.addressHint ? 'hint' : ms(t.dnsMs);
+      const reason = why === 'takeover' ? `taken over ${t.takeovers}x in a row: another device has this id` : t.failures > 0 ? `${t.failures} failed wakes in a row` : 'good wake';
       p.trace(
-        `dormouse: ${why}; wifi ${ms(t.wifiMs)}${t.bssidHint ? ' (bssid)' : ''}, tcp ${ms(t.tcpMs)}, connack ${ms(t.connackMs)}, ` +
+        `dormouse: ${why}; wifi ${ms(t.wifiMs)}${wifi}, dns ${dns}, tcp ${ms(t.tcpMs)}, tls ${ms(t.tlsMs)}, connack ${ms(t.connackMs)}, ` +
           `last ack ${ms(t.lastAckMs)}, awake ${t.awakeMs} ms; ${c.pending} pending; DISCONNECT ${drained ? 'drained' : 'not drained'}; ` +
-          `flash ${t.flashBytes} B in ${t.flashWrites} NVS writes; sleeping ${this.#o.sleepMs} ms\n`,
+          `flash ${t.flashBytes} B in ${t.flashWrites} NVS writes; sleeping ${t.sleepMs} ms (${reason})\n`,
       );
       this.onSleep?.(t);
-      p.sleep(this.#o.sleepMs);
+      p.sleep(t.sleepMs);
     });
   }
+}
+
+/** "aa:bb:cc:dd:ee:ff" as 6 bytes, or null. */
+function parseBssid(text: string | undefined): Uint8Array | null {
+  const parts = text?.split(':') ?? [];
+  if (parts.length !== 6) return null;
+  const b = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) {
+    const p = parts[i]!;
+    if (!/^[0-9a-fA-F]{2}$/.test(p)) return null;
+    b[i] = parseInt(p, 16);
+  }
+  return b;
 }

@@ -1,3 +1,3 @@
 // The module specifier `dormouse/wake` (manifest_dormouse.json).
-export { everyWake, platform, Wake, WakeRecord } from 'hosts/moddable/dormouse-wake';
+export { everyWake, platform, Wake } from 'hosts/moddable/dormouse-wake';
 export type { WakeOptions, WakeTrace } from 'hosts/moddable/dormouse-wake';

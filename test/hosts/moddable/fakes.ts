@@ -303,16 +303,27 @@ export interface FakeWiFiBehaviour {
   hintedJoinMs?: number;
   /** The BSSID the access point has ("aa:bb:…"). */
   bssid: string;
+  /** Its channel. */
+  channel?: number;
+  /** ms until a join asking for a BSSID the network does not have says "disconnect" (ESP32: no such AP). Default 1500. */
+  missMs?: number;
 }
 
 /** Moddable's legacy `wifi` on a FakeTimers clock: one join per instance, messages by callback. */
-export function fakeWiFi(timers: FakeTimers, behaviour: FakeWiFiBehaviour, log: { joins: { bssid?: string }[]; disconnects: number }) {
+export function fakeWiFi(timers: FakeTimers, behaviour: FakeWiFiBehaviour, log: { joins: { bssid?: string; channel?: number }[]; disconnects: number }) {
   return class FakeWiFi {
     #timer: FakeTimerHandle | undefined;
-    constructor(dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer }, onNotify: (message: string) => void) {
+    constructor(dictionary: { ssid: string; password?: string; bssid?: ArrayBuffer; channel?: number }, onNotify: (message: string) => void) {
       const hint = dictionary.bssid ? [...new Uint8Array(dictionary.bssid)].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined;
-      log.joins.push({ bssid: hint });
-      const ms = hint !== undefined && hint === behaviour.bssid ? behaviour.hintedJoinMs ?? behaviour.joinMs : behaviour.joinMs;
+      if (dictionary.bssid && dictionary.bssid.byteLength !== 6) throw new Error('bssid must be 6 bytes');
+      if (dictionary.channel !== undefined && !(dictionary.channel >= 1 && dictionary.channel <= 13)) throw new Error('invalid channel');
+      log.joins.push(dictionary.channel === undefined ? { bssid: hint } : { bssid: hint, channel: dictionary.channel });
+      if (hint !== undefined && hint !== behaviour.bssid) {
+        // Asked for an access point that is not there: the join fails, with no address.
+        this.#timer = timers.set(() => onNotify('disconnect'), behaviour.missMs ?? 1500);
+        return;
+      }
+      const ms = hint !== undefined ? behaviour.hintedJoinMs ?? behaviour.joinMs : behaviour.joinMs;
       if (ms !== Infinity)
         this.#timer = timers.set(() => {
           onNotify('connect');

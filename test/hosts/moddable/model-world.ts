@@ -35,11 +35,19 @@ export class ModelWorld {
   readonly broker = new BrokerModel();
   readonly delivered: Delivery[] = [];
   readonly traces: string[] = [];
-  readonly wifiLog = { joins: [] as { bssid?: string }[], disconnects: 0 };
+  readonly wifiLog = { joins: [] as { bssid?: string; channel?: number }[], disconnects: 0 };
+  /** The broker's address: what `broker.local` resolves to, and the one address a TCP connect reaches. */
+  brokerAddress = '127.0.0.1';
+  /** A connect to any other address: refused at once, or never answered (SYN into the void). */
+  otherAddresses: 'refuse' | 'void' = 'refuse';
+  /** Names looked up, in order. */
+  readonly lookups: string[] = [];
+  /** Addresses TCP connects went to, in order. */
+  readonly tcpAddresses: string[] = [];
   readonly sockets: FakeTcp[] = [];
   /** TLS sockets made: their options (host, secure). */
   readonly tlsOptions: TlsSocketOptions[] = [];
-  wifi: FakeWiFiBehaviour = { joinMs: 300, hintedJoinMs: 120, bssid: '24:0a:c4:12:34:56' };
+  wifi: FakeWiFiBehaviour = { joinMs: 300, hintedJoinMs: 120, bssid: '24:0a:c4:12:34:56', channel: 6 };
   /** When false, a TCP connect is never answered (the broker is unreachable). */
   brokerUp = true;
   steps = 0;
@@ -115,6 +123,12 @@ export class ModelWorld {
       constructor(options: TcpSocketOptions) {
         super(options);
         world.sockets.push(this);
+        world.tcpAddresses.push(options.address);
+        if (options.address !== world.brokerAddress) {
+          // No broker there (the broker moved): refused (RST), or no answer at all.
+          if (world.otherAddresses === 'refuse') world.timers.set(() => this.closed || this.fail(), 2);
+          return;
+        }
         if (!world.brokerUp) return; // SYN into the void: the connect timeout decides
         world.timers.set(() => {
           if (this.closed) return;
@@ -168,10 +182,16 @@ export class ModelWorld {
       TLS: this.TLS as unknown as ClientPlatform['TLS'],
       preference: this.nvs,
       rtc: this.rtc,
-      resolve: (name, done) => this.timers.set(() => done(name === 'broker.local' ? '127.0.0.1' : undefined), 5),
+      resolve: (name, done) => this.#resolve(name, done),
       clock: () => this.now,
       random: this.#random,
     };
+  }
+
+  /** Net.resolve: `broker.local` is the broker, 40 ms for the answer (a DNS round trip over Wi-Fi). */
+  #resolve(name: string, done: (address: string | undefined) => void): void {
+    this.lookups.push(name);
+    this.timers.set(() => done(name === 'broker.local' ? this.brokerAddress : undefined), 40);
   }
 
   get wakePlatform(): WakePlatform {
@@ -179,6 +199,9 @@ export class ModelWorld {
       Timer: this.timers,
       WiFi: this.WiFi,
       bssid: () => this.wifi.bssid,
+      channel: () => this.wifi.channel,
+      resolve: (name, done) => this.#resolve(name, done),
+      random: this.#random,
       rtc: this.rtc,
       clock: () => this.now,
       sleep: (ms) => {

@@ -23,7 +23,9 @@ describe('Moddable wake helper', () => {
     // The broker saw DISCONNECT (a clean close), and Wi-Fi was stopped after it.
     expect(world.broker.stats.wills).toBe(0);
     expect(world.wifiLog.disconnects).toBe(1);
-    expect(world.traces.at(-1)).toMatch(/^dormouse: sleep-ready; wifi 300, tcp \d+, connack \d+, last ack \d+, awake \d+ ms; 0 pending; DISCONNECT drained; flash \d+ B in \d+ NVS writes/);
+    expect(world.traces.at(-1)).toMatch(
+      /^dormouse: sleep-ready; wifi 300, dns -, tcp \d+, tls -, connack \d+, last ack \d+, awake \d+ ms; 0 pending; DISCONNECT drained; flash \d+ B in \d+ NVS writes; sleeping 60000 ms \(good wake\)$/,
+    );
   });
 
   it('the trace counts every NVS write the store makes, and the bytes the flash model counts', () => {
@@ -38,22 +40,23 @@ describe('Moddable wake helper', () => {
     expect(world.delivered.map((d) => d.payload)).toEqual(accepted);
   });
 
-  it('keeps the BSSID in RTC and passes it to the next join; a hint that fails is forgotten', () => {
+  it('keeps the BSSID and channel in RTC and passes them to the next join; a hint that never joins is forgotten', () => {
     const world = new ModelWorld();
     const accepted: string[] = [];
     const first = sensorWake(world, 'r1', 1, accepted) as WakeTrace;
     const second = sensorWake(world, 'r2', 1, accepted) as WakeTrace;
-    expect(world.wifiLog.joins.map((j) => j.bssid)).toEqual([undefined, '24:0a:c4:12:34:56']);
+    expect(world.wifiLog.joins).toEqual([{ bssid: undefined }, { bssid: '24:0a:c4:12:34:56', channel: 6 }]);
     expect(first.bssidHint).toBe(false);
     expect(second.bssidHint).toBe(true);
     expect(second.wifiMs).toBe(120);
-    // The access point goes away: the hinted join times out, the next join goes by SSID alone.
+    // Wi-Fi goes: the hinted join gets half the Wi-Fi time, then a full join the rest; neither comes up.
     world.wifi.joinMs = Infinity;
     world.wifi.hintedJoinMs = Infinity;
     const failed = sensorWake(world, 'r3', 1, accepted, { wifiTimeoutMs: 2000 }) as WakeTrace;
     expect(failed.why).toBe('wifi');
+    expect(failed.bssidFellBack).toBe(true);
     sensorWake(world, 'r4', 1, accepted, { wifiTimeoutMs: 2000 });
-    expect(world.wifiLog.joins.map((j) => j.bssid)).toEqual([undefined, '24:0a:c4:12:34:56', '24:0a:c4:12:34:56', undefined]);
+    expect(world.wifiLog.joins.map((j) => j.bssid)).toEqual([undefined, '24:0a:c4:12:34:56', '24:0a:c4:12:34:56', undefined, undefined]);
   });
 
   it('Wi-Fi that never comes up: sleeps at the Wi-Fi timeout with the reading kept, and delivers it once Wi-Fi is back', () => {
@@ -197,7 +200,11 @@ describe('Moddable Client, Moddable mqtt idiom', () => {
     expect(o.secure.serverName).toBe('broker.example');
     expect(o.secure.certificate).toBe(ca);
     expect(o.port).toBe(8883);
-    expect(o.TCP.io).toBe(world.TCP);
+    // Under TLS the platform's TCP socket (wrapped to time its connect): the one socket made is world.TCP's.
+    expect(world.sockets).toHaveLength(1);
+    expect(world.sockets[0]).toBeInstanceOf(world.TCP);
+    expect(c.timings.tcpAt).toBeGreaterThan(0);
+    expect(c.timings.tlsAt).toBeGreaterThanOrEqual(c.timings.tcpAt);
   });
 
   it('without an id (as mqtt allows) the session is clean and costs no flash', () => {

@@ -24,7 +24,7 @@ describe('Moddable example app on XS', () => {
   it('wakes, resumes its session, publishes a QoS 1 reading and sleeps: the minimum five packets a wake', async () => {
     const bundle = await bundleForXs(here('../../support/xs-entry/moddable-app.ts'), standIns);
     const [step] = await runInXs(bundle, ['report(runWakes(3))']);
-    const r = step.reports[0] as { sleeps: number; perWake: string[][]; traces: string[]; readings: string[]; connects: number; joins: { bssid?: string }[]; nvsSets: number };
+    const r = step.reports[0] as { sleeps: number; perWake: string[][]; traces: string[]; readings: string[]; connects: number; joins: { bssid?: string; channel?: number }[]; nvsSets: number; lookups: string[] };
     expect(r.sleeps).toBe(3);
     expect(r.readings).toHaveLength(3);
     expect(r.readings[0]).toMatch(/^sensors\/dormouse-1 \{"cause":0,/);
@@ -35,9 +35,12 @@ describe('Moddable example app on XS', () => {
     expect(r.perWake[1]).toEqual(['device → CONNECT', 'device → PUBLISH', 'broker → CONNACK', 'broker → PUBACK', 'device → DISCONNECT']);
     const wakes = r.traces.filter((t) => t.startsWith('dormouse: sleep-ready; wifi'));
     expect(wakes).toHaveLength(3);
-    expect(wakes[1]).toMatch(/^dormouse: sleep-ready; wifi 120 \(bssid\), tcp \d+, connack \d+, last ack \d+, awake \d+ ms; 0 pending; DISCONNECT drained; flash 160 B in 2 NVS writes/);
-    // The BSSID of the first join, kept in RTC memory, is passed to the next ones.
-    expect(r.joins.map((j) => j.bssid)).toEqual([undefined, '24:0a:c4:12:34:56', '24:0a:c4:12:34:56']);
+    // The first wake looks the broker up (joined at 300, answered 40 ms later); the next ones use the address kept in RTC.
+    expect(wakes[0]).toMatch(/^dormouse: sleep-ready; wifi 300, dns 340, tcp 342, tls -, connack \d+, last ack \d+, awake \d+ ms; .*; sleeping 300000 ms \(good wake\)$/);
+    expect(wakes[1]).toMatch(/^dormouse: sleep-ready; wifi 120 \(bssid\), dns hint, tcp 122, tls -, connack \d+, last ack \d+, awake \d+ ms; 0 pending; DISCONNECT drained; flash 160 B in 2 NVS writes; sleeping 300000 ms \(good wake\)$/);
+    expect(r.lookups).toEqual(['broker.local']);
+    // The BSSID and channel of the first join, kept in RTC memory, are passed to the next ones.
+    expect(r.joins).toEqual([{ bssid: undefined }, { bssid: '24:0a:c4:12:34:56', channel: 6 }, { bssid: '24:0a:c4:12:34:56', channel: 6 }]);
     expect(r.nvsSets).toBe(6);
   }, 120_000);
 });

@@ -14,7 +14,9 @@ export const packets: string[] = [];
 export const traces: string[] = [];
 export const readings: string[] = [];
 export let sleeps = 0;
-export const wifiLog = { joins: [] as { bssid?: string }[], disconnects: 0 };
+export const wifiLog = { joins: [] as { bssid?: string; channel?: number }[], disconnects: 0 };
+/** Names looked up through `net`. */
+export const lookups: string[] = [];
 
 const EPOCH = 1_800_000_000_000;
 Date.now = () => EPOCH + timers.now;
