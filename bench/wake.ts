@@ -13,16 +13,25 @@
 // and battery life come from the stated model in modules/wake/energy.ts, which
 // the simulator's battery scenario uses too.
 //
+// Cold against warm: a wake after power-on has no hints, so it looks the
+// broker's name up (one DNS exchange with a server on 127.0.0.1 standing in
+// for the LAN's, its bytes counted as they cross) and makes a full TLS
+// handshake; a warm wake uses the address kept in RTC (no lookup) and resumes
+// TLS. Both are measured, and the ratio of the whole wakes is reported beside
+// the like-for-like one (the same wake with only the TLS handshake changed).
+//
 // TLS 1.2 on purpose: Moddable's TLS, the device side, speaks TLS 1.2 and
 // resumes by session id (no tickets). In TLS 1.3 the session ticket arrives
 // after the handshake and resumption saves the certificate, not a round trip.
 import net from 'node:net';
+import dgram from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
 import tls from 'node:tls';
 import { constants } from 'node:crypto';
 import { connect, type ConnectOptions } from '../hosts/node/client.js';
 import { fromNodeSession, toNodeSession } from '../hosts/node/tls-session.js';
 import { TlsSessionRecord } from '../modules/wake/tls-session-record.js';
-import { DEFAULT_WAKE_MODEL, TLS12_HANDSHAKE, batteryLifeDays, describeModel, wakeEnergy, type TlsMode, type WakeTraffic } from '../modules/wake/energy.js';
+import { DEFAULT_WAKE_MODEL, DNS_LOOKUP, TLS12_HANDSHAKE, batteryLifeDays, describeModel, wakeEnergy, type TlsMode, type WakeTraffic } from '../modules/wake/energy.js';
 import { freePort, startMosquitto } from '../sim/brokers.js';
 import { MemorySnapshotStore } from '../sim/memory-store.js';
 import { makeTestPki } from '../test/support/certs.js';
@@ -71,6 +80,35 @@ async function countingProxy(target: number) {
     acked: () => { if (current) current.roundTripsToAck = current.roundTrips; },
     close: () => new Promise((r) => server.close(r)),
   };
+}
+
+/**
+ * A DNS server on 127.0.0.1, standing in for the LAN's: answers an A query
+ * with 127.0.0.1 (TTL 3600) in the shortest form (the name as a pointer), and
+ * counts the UDP payload bytes each way.
+ */
+async function dnsResponder() {
+  const sock = dgram.createSocket('udp4');
+  const count = { queries: 0, up: 0, down: 0 };
+  sock.on('message', (q, from) => {
+    count.queries++;
+    count.up += q.length;
+    let i = 12;
+    while (i < q.length && q[i] !== 0) i += q[i]! + 1;
+    const question = q.subarray(12, i + 5); // QNAME, its zero byte, QTYPE, QCLASS
+    const head = Buffer.from(q.subarray(0, 12));
+    head[2] = 0x81; // response, recursion desired
+    head[3] = 0x80; // recursion available, no error
+    head.writeUInt16BE(1, 4);
+    head.writeUInt16BE(1, 6);
+    head.writeUInt32BE(0, 8); // no authority, no additional records
+    const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 127, 0, 0, 1]);
+    const r = Buffer.concat([head, question, answer]);
+    count.down += r.length;
+    sock.send(r, from.port, from.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  return { port: sock.address().port, count, close: () => new Promise<void>((r) => sock.close(() => r())) };
 }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
@@ -161,6 +199,22 @@ for (let k = 0; k < WAKES; k++) {
   hsResumed.push(r.ms);
 }
 
+// DNS: the lookup a cold wake makes and a warm one skips (the broker's address kept in RTC).
+const dnsServer = await dnsResponder();
+const resolver = new Resolver({ timeout: 1000, tries: 1 });
+resolver.setServers([`127.0.0.1:${dnsServer.port}`]);
+const dnsRuns: { ms: number; up: number; down: number; queries: number }[] = [];
+for (let k = 0; k < WAKES; k++) {
+  const before = { ...dnsServer.count };
+  const t0 = performance.now();
+  const answer = await resolver.resolve4('broker.example.net'); // not "localhost": c-ares answers that one itself
+  const ms = performance.now() - t0;
+  if (answer[0] !== '127.0.0.1') throw new Error(`DNS answered ${answer}`);
+  const c = dnsServer.count;
+  dnsRuns.push({ ms, up: c.up - before.up, down: c.down - before.down, queries: c.queries - before.queries });
+}
+await dnsServer.close();
+
 await plainProxy.close();
 await tlsProxy.close();
 await broker.dispose();
@@ -214,6 +268,37 @@ row('ratio.resumed-vs-full.bytes', (res.bytesUp + res.bytesDown) / (full.bytesUp
 row('ratio.resumed-vs-full.round-trips', res.roundTrips / full.roundTrips, 'resumed / full, whole wake');
 row('ratio.resumed-vs-full.tls-round-trips', (res.roundTrips - plain.roundTrips) / (full.roundTrips - plain.roundTrips), 'resumed / full, TLS handshake round trips (wake minus the plain wake; target <= 0.5)');
 row('ratio.resumed-vs-full.handshake-ms', median(hsResumed) / median(hsFull), 'resumed / full handshake time on loopback');
+// Cold (after power-on: scan, DHCP, DNS lookup, full handshake) against warm (BSSID and address kept, TLS resumed).
+const dnsQueries = median(dnsRuns.map((d) => d.queries));
+const dnsTraffic = { roundTrips: dnsQueries, bytesUp: median(dnsRuns.map((d) => d.up)), bytesDown: median(dnsRuns.map((d) => d.down)), packetsUp: dnsQueries, packetsDown: dnsQueries };
+row('dns.lookup.round-trips', dnsTraffic.roundTrips, 'round trips of one A lookup (UDP, one query and its answer)');
+row('dns.lookup.bytes-up', dnsTraffic.bytesUp, `B device to DNS server (UDP payload: Node's c-ares query; simulator's constant: ${DNS_LOOKUP.bytesUp})`);
+row('dns.lookup.bytes-down', dnsTraffic.bytesDown, `B DNS server to device (UDP payload, shortest A answer; simulator's constant: ${DNS_LOOKUP.bytesDown})`);
+row('dns.lookup.ms-loopback', median(dnsRuns.map((d) => d.ms)), 'ms per lookup on loopback (median)');
+const cold: WakeTraffic = {
+  roundTrips: full.roundTrips + dnsTraffic.roundTrips,
+  bytesUp: full.bytesUp + dnsTraffic.bytesUp,
+  bytesDown: full.bytesDown + dnsTraffic.bytesDown,
+  packetsUp: full.packetsUp + dnsTraffic.packetsUp,
+  packetsDown: full.packetsDown + dnsTraffic.packetsDown,
+  tls: 'full',
+};
+const warm = res;
+row('wake.cold.round-trips', cold.roundTrips, 'round trips to PUBACK: DNS lookup + TCP + full TLS + MQTT');
+row('wake.cold.bytes-up', cold.bytesUp, 'B device to network (DNS + TCP payload)');
+row('wake.cold.bytes-down', cold.bytesDown, 'B network to device (DNS + TCP payload)');
+row('wake.warm.round-trips', warm.roundTrips, 'round trips to PUBACK: kept address (no DNS) + TCP + resumed TLS + MQTT');
+row('wake.warm.bytes-up', warm.bytesUp, 'B device to network');
+row('wake.warm.bytes-down', warm.bytesDown, 'B network to device');
+const ec = wakeEnergy(m, cold, { bssidHint: false, staticIp: false });
+const ew = wakeEnergy(m, warm, { bssidHint: true, staticIp: true });
+row('wake.cold.radio-on-ms.scan+dhcp', ec.radioOnMs, `ms radio on (model: join ${ec.joinMs + ec.addressMs}, latency ${ec.latencyMs}, airtime ${(ec.txMs + ec.rxMs).toFixed(1)}, TLS cpu ${ec.cpuMs})`);
+row('wake.cold.battery-days.scan+dhcp', batteryLifeDays(m, ec.chargeMaMs, ec.radioOnMs, EVERY_S), `days on ${m.batteryMah} mAh if every wake were cold, a wake every ${EVERY_S} s`);
+row('wake.warm.radio-on-ms.bssid+static', ew.radioOnMs, `ms radio on (model: join ${ew.joinMs + ew.addressMs}, latency ${ew.latencyMs}, airtime ${(ew.txMs + ew.rxMs).toFixed(1)}, TLS cpu ${ew.cpuMs})`);
+row('wake.warm.battery-days.bssid+static', batteryLifeDays(m, ew.chargeMaMs, ew.radioOnMs, EVERY_S), `days on ${m.batteryMah} mAh, every wake warm, a wake every ${EVERY_S} s`);
+row('ratio.warm-vs-cold.round-trips', warm.roundTrips / cold.roundTrips, 'warm / cold, whole wake round trips, DNS counted (target <= 0.5)');
+row('ratio.warm-vs-cold.bytes', (warm.bytesUp + warm.bytesDown) / (cold.bytesUp + cold.bytesDown), 'warm / cold, bytes both ways (target <= 0.5)');
+row('ratio.warm-vs-cold.radio-on', ew.radioOnMs / ec.radioOnMs, 'warm / cold radio-on time (model)');
 const rf = wakeEnergy(m, full, { bssidHint: true, staticIp: true });
 const rr = wakeEnergy(m, res, { bssidHint: true, staticIp: true });
 row('ratio.resumed-vs-full.radio-on.bssid+static', rr.radioOnMs / rf.radioOnMs, 'resumed / full radio-on time (model)');

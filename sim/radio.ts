@@ -7,7 +7,7 @@
 
 import type { RadioSpec } from './scenario.js';
 import type { LinkCounters } from './link.js';
-import { DEFAULT_WAKE_MODEL, TLS12_HANDSHAKE, airtimeMs, awakeChargeMaMs, describeModel, joinMs, tlsCpuMs, type WakeModel } from '../modules/wake/energy.js';
+import { DEFAULT_WAKE_MODEL, DNS_LOOKUP, TLS12_HANDSHAKE, airtimeMs, awakeChargeMaMs, describeModel, joinMs, tlsCpuMs, type WakeModel } from '../modules/wake/energy.js';
 
 export interface RadioTotals {
   /** IP packets sent and received, TCP handshakes and pure ACKs included. */
@@ -67,6 +67,14 @@ export function addDevice(t: RadioTotals, c: LinkCounters, awakeMs: number, asle
   if (r.wifi !== 'none') {
     const j = joinMs(m, { bssidHint: r.wifi === 'bssid+static', staticIp: r.wifi === 'bssid+static' });
     extraAwake += wakes * (j.joinMs + j.addressMs);
+    if (r.wifi === 'scan+dhcp') {
+      // No fast-connect hints (a cold wake): the broker's name is looked up too, every wake.
+      bytesUp += wakes * DNS_LOOKUP.bytesUp;
+      bytesDown += wakes * DNS_LOOKUP.bytesDown;
+      up += wakes * DNS_LOOKUP.packetsUp;
+      down += wakes * DNS_LOOKUP.packetsDown;
+      extraAwake += wakes * DNS_LOOKUP.roundTrips * m.rttMs;
+    }
   }
   bytesUp += up * r.headerBytes;
   bytesDown += down * r.headerBytes;
@@ -120,7 +128,10 @@ export function radioAssumptions(r: RadioSpec, bitrateBps: number, latencyMs = 0
     'TCP: SYN, SYN-ACK, ACK to open; FIN + ACK each way to close; each data segment answered by one pure ACK (no piggy-backing)',
     `current: TX ${r.txMa} mA, RX ${r.rxMa} mA, awake otherwise ${r.awakeMa} mA, deep sleep ${r.sleepUa} µA (FACTS, ESP32 datasheet); ${r.volts} V`,
     `awake time = simulated wake-to-DISCONNECT time${r.wakeOverheadMs > 0 ? ` + ${r.wakeOverheadMs} ms boot per wake` : ''}` +
-      (r.wifi === 'none' ? '; the Wi-Fi join is not included (radio.wifi)' : ` + the Wi-Fi join (${r.wifi}) per wake`) +
+      (r.wifi === 'none'
+        ? '; the Wi-Fi join is not included (radio.wifi)'
+        : ` + the Wi-Fi join (${r.wifi}) per wake` +
+          (r.wifi === 'scan+dhcp' ? ` and a DNS lookup of the broker (no address kept: ${DNS_LOOKUP.bytesUp} B up, ${DNS_LOOKUP.bytesDown} B down, one round trip, bench/wake.ts)` : '')) +
       (r.tls === 'none' ? '; no TLS' : ` + a TLS 1.2 ${r.tls} handshake per connection (bytes from bench/wake.ts against mosquitto, its round trips and computation)`),
     `battery ${r.batteryMah} mAh, all of it usable, no self-discharge; life = capacity / average current over the run`,
   ];

@@ -83,7 +83,11 @@ export interface RadioSpec {
   batteryMah: number;
   /** Boot per wake, not simulated; added to awake time. */
   wakeOverheadMs: number;
-  /** The Wi-Fi join per wake from the wake model (modules/wake/energy.ts): 'none' leaves it out. */
+  /**
+   * The Wi-Fi join per wake from the wake model (modules/wake/energy.ts): 'none' leaves it out;
+   * 'scan+dhcp' is a wake without fast-connect hints (scan, DHCP and a DNS lookup of the broker);
+   * 'bssid+static' one with them (known BSSID, static address, the broker's address kept).
+   */
   wifi: 'none' | 'scan+dhcp' | 'bssid+static';
   /** TLS 1.2 per connection from the wake model: a full handshake, a resumed one (session kept across sleep), or none. */
   tls: 'none' | 'full' | 'resumed';

@@ -75,6 +75,20 @@ export const TLS12_HANDSHAKE: Readonly<Record<'full' | 'resumed', Readonly<{ byt
   resumed: Object.freeze({ bytesUp: 430, bytesDown: 230, flightsUp: 1, flightsDown: 2, roundTrips: 1 }),
 });
 
+/**
+ * One DNS lookup of the broker's name (an A query and its answer over UDP),
+ * measured by bench/wake.ts: what a wake without the address kept in RTC
+ * (modules/wake/fast-connect.ts) adds. Query as Node's c-ares writes it for
+ * `broker.example.net`; the answer in its shortest form.
+ */
+export const DNS_LOOKUP: Readonly<{ bytesUp: number; bytesDown: number; packetsUp: number; packetsDown: number; roundTrips: number }> = Object.freeze({
+  bytesUp: 36,
+  bytesDown: 52,
+  packetsUp: 1,
+  packetsDown: 1,
+  roundTrips: 1,
+});
+
 /** What crossed the air in one wake (measured by the bench or counted by the simulator). */
 export interface WakeTraffic {
   roundTrips: number;
