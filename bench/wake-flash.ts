@@ -10,7 +10,12 @@
 // entries + a blob index entry; erasing an item rewrites one bitmap word).
 //
 // Stores compared (measured in the same run):
-//   journal         the default DurableStore: RTC + an NVS journal, base rewritten every 24 entries
+//   flash log       the default where a "dormouse" partition exists (flash-store.ts): RTC + every
+//                   snapshot appended to a raw flash partition as a delta (16 KiB, two 8 KiB areas
+//                   used in turn); the bytes are those handed to the partition's write(), counted
+//                   by FakeFlash, which refuses a write that would set a bit (NOR flash)
+//   flash log QoS 2 the same with QoS 2 readings
+//   journal         DurableStore: RTC + an NVS journal, base rewritten every 24 entries (no partition)
 //   journal QoS 2   the same with QoS 2 readings (each snapshot written through to NVS)
 //   write-through   every snapshot to NVS (PreferredStore nvsEvery 0): nothing lost, the old durable option
 //   mirror at sleep PreferredStore nvsEvery 1, the old default: loses the wake's reading at a cut
@@ -20,7 +25,9 @@
 // erases per page ≈ bytes written ÷ partition bytes. Lifetime (wakes) =
 // 100,000 erase cycles × 24 KiB (Moddable's default `nvs` partition) ÷ bytes
 // per wake; the page kept free for garbage collection and relocation copies
-// are ignored (both shorten it by a small factor).
+// are ignored (both shorten it by a small factor). For the flash log the wear
+// is counted, not modelled: each of the partition's blocks is erased once per
+// two area fills, so lifetime (wakes) = 100,000 × blocks ÷ blocks erased per wake.
 import { ModelWorld } from '../test/hosts/moddable/model-world.js';
 import { sensorWake } from '../test/hosts/moddable/sensor-wake.js';
 import { RtcSnapshotStore, NvsSnapshotStore, PreferredStore } from '../hosts/moddable/stores.js';
@@ -33,15 +40,21 @@ const json = process.argv.includes('--json');
 const wakesArg = process.argv.indexOf('--wakes');
 const WAKES = wakesArg > 0 ? Number(process.argv[wakesArg + 1]) : 480;
 
+const FLASH_PARTITION = 16 * 1024;
+const FLASH_BLOCK = 4096;
+
 interface Row {
   store: string;
   bytesPerWake: number;
   writesPerWake: number;
+  /** Raw flash: blocks erased per wake (-1 for NVS, whose erases are modelled from bytes). */
+  erasesPerWake: number;
   delivered: number;
 }
 
-function series(name: string, qos: 1 | 2, store: (w: ModelWorld) => Partial<ClientOptions>, checkpoint?: (w: ModelWorld) => void): Row {
+function series(name: string, qos: 1 | 2, store: (w: ModelWorld) => Partial<ClientOptions>, checkpoint?: (w: ModelWorld) => void, flash = false): Row {
   const world = new ModelWorld(11);
+  if (flash) world.withFlash(FLASH_PARTITION, FLASH_BLOCK);
   const accepted: string[] = [];
   for (let n = 0; n < WAKES; n++) {
     const t = sensorWake(world, `{"n":${n},"t":${world.now}}`, qos, accepted, {}, store(world));
@@ -49,7 +62,11 @@ function series(name: string, qos: 1 | 2, store: (w: ModelWorld) => Partial<Clie
     checkpoint?.(world);
   }
   if (world.delivered.length < accepted.length) throw new Error(`${name}: ${accepted.length - world.delivered.length} readings not delivered`);
-  return { store: name, bytesPerWake: world.nvs.bytes / WAKES, writesPerWake: (world.nvs.sets + world.nvs.deletes) / WAKES, delivered: world.delivered.length };
+  if (flash) {
+    if (world.nvs.sets !== 0) throw new Error(`${name}: the flash log wrote NVS`);
+    return { store: name, bytesPerWake: world.flash.written / WAKES, writesPerWake: world.flash.writes / WAKES, erasesPerWake: world.flash.erased / WAKES, delivered: world.delivered.length };
+  }
+  return { store: name, bytesPerWake: world.nvs.bytes / WAKES, writesPerWake: (world.nvs.sets + world.nvs.deletes) / WAKES, erasesPerWake: -1, delivered: world.delivered.length };
 }
 
 /** The old PreferredStore over the same RTC range and NVS; its checkpoint runs once a wake, as main.ts did at sleep. */
@@ -67,6 +84,8 @@ function preferred(nvsEvery: number): { options: (w: ModelWorld) => Partial<Clie
 const writeThrough = preferred(0);
 const mirror = preferred(1);
 const rows: Row[] = [
+  series('flash log', 1, () => ({}), undefined, true),
+  series('flash log QoS 2', 2, () => ({}), undefined, true),
   series('journal', 1, () => ({})),
   series('journal QoS 2', 2, () => ({})),
   series('write-through', 1, writeThrough.options, writeThrough.checkpoint),
@@ -74,10 +93,14 @@ const rows: Row[] = [
 ];
 
 const base = rows[0]!.bytesPerWake;
-const years = (bytesPerWake: number, wakesPerMinute: number) => (CYCLES * PARTITION) / bytesPerWake / (wakesPerMinute * 60 * 24 * 365);
+const perYear = (wakesPerMinute: number) => wakesPerMinute * 60 * 24 * 365;
+const years = (r: Row, wakesPerMinute: number) =>
+  r.erasesPerWake >= 0
+    ? (CYCLES * (FLASH_PARTITION / FLASH_BLOCK)) / r.erasesPerWake / perYear(wakesPerMinute)
+    : (CYCLES * PARTITION) / r.bytesPerWake / perYear(wakesPerMinute);
 if (!json) {
-  console.log(`flash per one-reading wake, ${WAKES} wakes each; lifetime = ${CYCLES} cycles × ${PARTITION} B NVS ÷ bytes per wake\n`);
-  console.log(`${'store'.padEnd(18)}${'B/wake'.padStart(9)}${'writes/wake'.padStart(13)}${'vs journal'.padStart(12)}${'years @1/min'.padStart(14)}${'years @1/5min'.padStart(15)}`);
+  console.log(`flash per one-reading wake, ${WAKES} wakes each; lifetime: flash log ${CYCLES} cycles × ${FLASH_PARTITION / FLASH_BLOCK} blocks ÷ blocks erased per wake, NVS ${CYCLES} cycles × ${PARTITION} B ÷ bytes per wake\n`);
+  console.log(`${'store'.padEnd(18)}${'B/wake'.padStart(9)}${'writes/wake'.padStart(13)}${'erases/wake'.padStart(13)}${'vs flash log'.padStart(14)}${'years @1/min'.padStart(14)}${'years @1/5min'.padStart(15)}`);
 }
 for (const r of rows) {
   const out = {
@@ -85,14 +108,15 @@ for (const r of rows) {
     value: Math.round(r.bytesPerWake * 10) / 10,
     unit: 'bytes/wake',
     writesPerWake: Math.round(r.writesPerWake * 100) / 100,
+    erasesPerWake: r.erasesPerWake >= 0 ? Math.round(r.erasesPerWake * 1000) / 1000 : null,
     ratio: Math.round((r.bytesPerWake / base) * 100) / 100,
-    yearsAtOnePerMinute: Math.round(years(r.bytesPerWake, 1) * 10) / 10,
-    yearsAtOnePer5Minutes: Math.round(years(r.bytesPerWake, 1 / 5) * 10) / 10,
+    yearsAtOnePerMinute: Math.round(years(r, 1) * 10) / 10,
+    yearsAtOnePer5Minutes: Math.round(years(r, 1 / 5) * 10) / 10,
   };
   if (json) console.log(JSON.stringify(out));
   else
     console.log(
-      `${r.store.padEnd(18)}${out.value.toFixed(1).padStart(9)}${out.writesPerWake.toFixed(2).padStart(13)}${(out.ratio.toFixed(2) + 'x').padStart(12)}` +
+      `${r.store.padEnd(18)}${out.value.toFixed(1).padStart(9)}${out.writesPerWake.toFixed(2).padStart(13)}${(out.erasesPerWake === null ? '(NVS)' : out.erasesPerWake.toFixed(3)).padStart(13)}${(out.ratio.toFixed(2) + 'x').padStart(14)}` +
         `${out.yearsAtOnePerMinute.toFixed(1).padStart(14)}${out.yearsAtOnePer5Minutes.toFixed(1).padStart(15)}`,
     );
 }

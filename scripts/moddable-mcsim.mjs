@@ -4,20 +4,29 @@
 // one step of a wake (power cut): at TCP accept, after CONNECT reached the
 // broker, after PUBLISH reached the broker (its PUBACK held back), after the
 // PUBACK was handed over. mcsim is started again after each kill (RTC memory
-// is gone; the preference file, lin's NVS, stays), and a mosquitto_sub counts
-// the readings: every reading the app traced as accepted must arrive.
+// is gone; the flash partition, a file on lin, stays), and a mosquitto_sub
+// counts the readings: every reading the app traced as accepted must arrive.
 //
 //   MODDABLE=<sdk> PATH=$MODDABLE/build/bin/lin/release:node_modules/.bin:$PATH \
-//     node scripts/moddable-mcsim.mjs [--rounds N]
+//     node scripts/moddable-mcsim.mjs [--tls] [--rounds N]
+//
+// --tls runs examples/sensor-tls instead: the proxy terminates TLS (Node's
+// tls.createServer, with a throwaway CA and a server certificate for
+// "localhost" made by openssl into a temporary directory at each run) and
+// forwards plain MQTT to mosquitto, so it still sees every packet; the CA goes
+// into the app's build as broker-ca.der (the app checks the proxy's
+// certificate and name against it) and is removed from the app folder after the build.
 //
 // Needs: an SDK with its lin tools built (mcconfig, mcsim; this script builds
-// only the app), Xvfb, mosquitto and mosquitto_sub. Plain MQTT only: the proxy
-// names packets by their fixed headers, which TLS hides (see the README for the
-// TLS run of examples/sensor-tls).
-// Prints one table row per step and the flash bytes per wake from the traces.
+// only the app), Xvfb, mosquitto, mosquitto_sub, and openssl for --tls.
+// The session is kept in the lin flash stand-in (hosts/moddable/native/lin/flash.ts):
+// /tmp/dormouse-flash-dormouse.bin, started blank. Prints one table row per
+// step, the flash bytes per wake from the wake traces and, from the stand-in's
+// own counters, what the partition was really asked to write.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, copyFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +39,16 @@ if (!moddable || !existsSync(join(moddable, 'build/bin/lin/release/mcsim'))) {
 }
 const roundsAt = process.argv.indexOf('--rounds');
 const rounds = roundsAt > 0 ? Number(process.argv[roundsAt + 1]) : 1;
+const useTls = process.argv.includes('--tls');
 const work = mkdtempSync(join(tmpdir(), 'dormouse-mcsim-'));
-const app = join(root, 'hosts/moddable/examples/sensor');
+const appName = useTls ? 'sensor-tls' : 'sensor';
+const app = join(root, 'hosts/moddable/examples', appName);
+const clientId = useTls ? 'mcsim-tls-1' : 'mcsim-1';
+const flashFile = '/tmp/dormouse-flash-dormouse.bin'; // the lin stand-in's partition "dormouse"
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function freePort() {
@@ -65,13 +82,30 @@ sub.stdout.on('data', (d) => {
   received.push(...lines.filter(Boolean));
 });
 
+// --tls: a throwaway CA and a server certificate for localhost, made here, never kept.
+let tlsOptions = null;
+if (useTls) {
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=dormouse mcsim test CA']);
+  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  writeFileSync(join(work, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext']);
+  run('openssl', ['x509', '-in', 'ca.pem', '-outform', 'der', '-out', 'broker-ca.der']);
+  tlsOptions = { key: readFileSync(join(work, 'server.key')), cert: readFileSync(join(work, 'server.pem')), minVersion: 'TLSv1.2' };
+  copyFileSync(join(work, 'broker-ca.der'), join(app, 'broker-ca.der')); // the manifest's data (git-ignored), removed after the build
+}
+
 // Build the app for lin (the SDK itself must already be built).
-const build = spawnSync('mcconfig', ['-d', '-p', 'lin', 'broker=127.0.0.1', `port=${proxyPort}`, 'clientId=mcsim-1', 'topic=sensors/mcsim-1', 'sleepSeconds=2', 'awakeSeconds=5'], { cwd: app, stdio: 'inherit' });
-if (build.status !== 0) process.exit(1);
-const make = spawnSync('make', ['-f', join(moddable, 'build/tmp/lin/mc/debug/sensor/makefile'), 'build'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
-if (make.status !== 0) process.exit(1);
-const so = join(moddable, 'build/bin/lin/mc/debug/sensor/mc.so');
-rmSync('/tmp/modpreferences.json', { force: true }); // lin's NVS: start from a blank device
+try {
+  const build = spawnSync('mcconfig', ['-d', '-p', 'lin', 'broker=127.0.0.1', `port=${proxyPort}`, `clientId=${clientId}`, `topic=sensors/${clientId}`, 'sleepSeconds=2', `awakeSeconds=${useTls ? 8 : 5}`], { cwd: app, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(1);
+  const make = spawnSync('make', ['-f', join(moddable, `build/tmp/lin/mc/debug/${appName}/makefile`), 'build'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (make.status !== 0) process.exit(1);
+} finally {
+  if (useTls) rmSync(join(app, 'broker-ca.der'), { force: true });
+}
+const so = join(moddable, `build/bin/lin/mc/debug/${appName}/mc.so`);
+// A blank device: lin's NVS (the preference file) and the flash partition's file.
+for (const f of ['/tmp/modpreferences.json', flashFile, `${flashFile}.count`]) rmSync(f, { force: true });
 
 // A display for mcsim.
 const display = `:${90 + (process.pid % 50)}`;
@@ -133,11 +167,7 @@ function cut(step) {
   kill();
   cutDone?.(step);
 }
-const proxy = createServer((device) => {
-  if (armed === 'accept') {
-    device.destroy();
-    return cut('accept');
-  }
+function relay(device) {
   const up = connect(brokerPort, '127.0.0.1');
   device.on('data', packets((type, p) => {
     up.write(p);
@@ -160,7 +190,26 @@ const proxy = createServer((device) => {
   };
   device.on('error', end).on('close', end);
   up.on('error', end).on('close', end);
-});
+}
+// Kill at TCP accept: before any byte (for TLS, before the handshake).
+const atAccept = (socket) => {
+  if (armed !== 'accept') return false;
+  socket.destroy();
+  cut('accept');
+  return true;
+};
+let proxy;
+if (useTls) {
+  proxy = createTlsServer(tlsOptions, relay);
+  proxy.on('connection', atAccept);
+  // A session cache, so the device's RTC-kept TLS session can be resumed as with mosquitto.
+  const sessions = new Map();
+  proxy.on('newSession', (id, data, done) => (sessions.set(id.toString('hex'), data), done()));
+  proxy.on('resumeSession', (id, done) => done(null, sessions.get(id.toString('hex')) ?? null));
+  proxy.on('tlsClientError', () => {}); // a handshake cut by a kill
+} else {
+  proxy = createServer((device) => atAccept(device) || relay(device));
+}
 await new Promise((r) => proxy.listen(proxyPort, '127.0.0.1', r));
 
 const rows = [];
@@ -177,7 +226,7 @@ try {
       await sleep(300);
       startMcsim(); // power back
       await sleep(8000); // a few wakes to finish what the cut interrupted
-      rows.push({ step, acceptedSoFar: accepted.length, newSinceCut: accepted.length - before.accepted });
+      rows.push({ step, from: before.accepted, to: accepted.length });
     }
   }
   await sleep(3000);
@@ -194,12 +243,22 @@ try {
 
 const payloads = received.map((l) => l.trim());
 const lost = accepted.filter((r) => !payloads.includes(r));
-const flash = wakes.map((w) => /flash (\d+) B in (\d+) NVS writes/.exec(w)).filter(Boolean);
+const count = (list, x) => list.filter((y) => y === x).length;
+const flash = wakes.map((w) => /flash (\d+) B in (\d+) (NVS|flash) writes(?:, (\d+) blocks erased)?/.exec(w)).filter(Boolean);
 const bytes = flash.reduce((n, m) => n + Number(m[1]), 0);
-console.log(`\nmcsim (lin), plain listener, mosquitto ${brokerPort} via proxy ${proxyPort}`);
-console.log('kill at                        readings accepted so far   lost so far');
-for (const r of rows) console.log(`${r.step.padEnd(30)} ${String(r.acceptedSoFar).padStart(10)} ${String(accepted.slice(0, r.acceptedSoFar).filter((x) => !payloads.includes(x)).length).padStart(14)}`);
-console.log(`\naccepted ${accepted.length}, received ${payloads.length} (duplicates allowed at QoS 1: ${payloads.length - new Set(payloads).size}), lost ${lost.length}${lost.length ? ': ' + lost.join(' ') : ''}`);
-console.log(`wakes traced ${wakes.length}, flash ${bytes} B in ${flash.reduce((n, m) => n + Number(m[2]), 0)} NVS writes, ${(bytes / Math.max(1, flash.length)).toFixed(1)} B per wake`);
+console.log(`\nmcsim (lin), ${useTls ? 'TLS (terminated by the proxy)' : 'plain'} listener, ${appName}, mosquitto ${brokerPort} via proxy ${proxyPort}`);
+// Each cut's row: the readings accepted from its arming until the next one (the cut wake's and the wakes that finished its work).
+console.log('kill at          runs   readings accepted   lost   duplicated');
+for (const step of ['accept', 'connect', 'publish', 'puback']) {
+  const mine = rows.filter((r) => r.step === step);
+  const window = mine.flatMap((r) => accepted.slice(r.from, r.to));
+  console.log(`${step.padEnd(16)} ${String(mine.length).padStart(4)} ${String(window.length).padStart(19)} ${String(window.filter((x) => !payloads.includes(x)).length).padStart(6)} ${String(window.filter((x) => count(payloads, x) > 1).length).padStart(12)}`);
+}
+console.log(`\naccepted ${accepted.length}, received ${payloads.length} (readings received more than once, allowed at QoS 1: ${new Set(payloads.filter((x) => count(payloads, x) > 1)).size}), lost ${lost.length}${lost.length ? ': ' + lost.join(' ') : ''}`);
+console.log(`wakes traced ${wakes.length}: flash ${bytes} B in ${flash.reduce((n, m) => n + Number(m[2]), 0)} ${flash[0]?.[3] ?? ''} writes, ${flash.reduce((n, m) => n + Number(m[4] ?? 0), 0)} blocks erased, ${(bytes / Math.max(1, flash.length)).toFixed(1)} B per traced wake (the store's count)`);
+if (existsSync(`${flashFile}.count`)) {
+  const m = /written (\d+) (\d+) erased (\d+)/.exec(readFileSync(`${flashFile}.count`, 'utf8'));
+  if (m) console.log(`flash stand-in's counters: ${m[1]} B in ${m[2]} writes, ${m[3]} blocks erased over ${accepted.length} readings (cut wakes and restores included): ${(Number(m[1]) / Math.max(1, accepted.length)).toFixed(1)} B per reading`);
+}
 rmSync(work, { recursive: true, force: true });
 process.exit(lost.length === 0 ? 0 : 1);

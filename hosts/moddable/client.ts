@@ -25,6 +25,7 @@ import { utf8Length, utf8Write, utf8Read } from '../../modules/mqtt/utf8.js';
 import type { PreferenceStore, RtcMemory, TcpSocket, TcpSocketConstructor, TcpSocketOptions, TimerApi } from './platform.js';
 import { RtcSnapshotStore } from './stores.js';
 import { DurableStore, RestoredFrom } from './journal.js';
+import { FlashSnapshotStore, type FlashPartition } from './flash-store.js';
 import { RtcLayout, rtcRegion } from './rtc-layout.js';
 import { TcpTransport } from './transport.js';
 import { DeadlineTimer } from './timer-host.js';
@@ -57,8 +58,13 @@ export interface ClientPlatform {
   TLS?: TlsSocketConstructor;
   /** The TLS session cache (`ssl/cache`, tls-session-cache.ts): forgotten on any TLS socket error. */
   tlsCache?: TlsCacheControl;
-  /** `preference`: NVS on ESP32. Without it the session lives in RTC memory only. */
+  /** `preference`: NVS on ESP32. Without it (and without `flash`) the session lives in RTC memory only. */
   preference?: PreferenceStore;
+  /**
+   * The flash partition for the session log (`embedded:storage/flash`, the
+   * partition labelled "dormouse"), or undefined when the device has none.
+   */
+  flash?: () => FlashPartition | undefined;
   /** The whole RTC region of dormouse/deepsleep. Without it the session is kept in RAM only. */
   rtc?: RtcMemory;
   /** Host name to dotted IPv4 (Net.resolve). */
@@ -87,11 +93,13 @@ export interface ClientOptions {
   capacities?: Partial<Capacities>;
   /**
    * Where the session lives. "durable" (the default when the platform has
-   * RTC and preference): RTC, plus the NVS journal, so no accepted message is
-   * lost at a power cut. "rtc": RTC only (lost with power). "none": RAM. Or a
-   * SnapshotStore of your own.
+   * RTC and flash or preference): RTC, plus the flash log of flash-store.ts
+   * when a "dormouse" partition exists, else the NVS journal of journal.ts, so
+   * no accepted message is lost at a power cut. "flash" or "nvs" pick one of
+   * the two. "rtc": RTC only (lost with power). "none": RAM. Or a SnapshotStore
+   * of your own.
    */
-  store?: 'durable' | 'rtc' | 'none' | SnapshotStore;
+  store?: 'durable' | 'flash' | 'nvs' | 'rtc' | 'none' | SnapshotStore;
   /** TLS through `embedded:io/socket/tcp/tls`: true, or the server name to check and a CA certificate (DER). */
   tls?: boolean | { serverName?: string; ca?: ArrayBuffer; verify?: boolean };
   /** MQTT 5 session expiry, seconds. Default 86400 for a persistent session. */
@@ -180,8 +188,10 @@ export class Client {
 
   readonly core: DormouseClient;
   readonly store: SnapshotStore | null;
-  /** The durable store, when that is the store in use. */
+  /** The NVS journal store, when that is the store in use. */
   readonly durable: DurableStore | null;
+  /** The flash log store, when that is the store in use. */
+  readonly flashStore: FlashSnapshotStore | null;
   readonly timings: ClientTimings = { startedAt: 0, tcpAt: -1, tlsAt: -1, connackAt: -1, lastAckAt: -1 };
   /** Messages accepted again from the NVS journal after a power cut. */
   readonly replayed: number = 0;
@@ -214,7 +224,14 @@ export class Client {
 
     let store: SnapshotStore | null = null;
     let durable: DurableStore | null = null;
-    const kind = anonymous ? 'none' : options.store ?? (platform.rtc && platform.preference ? 'durable' : platform.rtc ? 'rtc' : 'none');
+    let flashStore: FlashSnapshotStore | null = null;
+    let kind = anonymous ? 'none' : options.store ?? (platform.rtc && (platform.preference || platform.flash) ? 'durable' : platform.rtc ? 'rtc' : 'none');
+    let partition: FlashPartition | undefined;
+    if (!clean && (kind === 'durable' || kind === 'flash')) {
+      partition = platform.flash?.();
+      if (partition === undefined && kind === 'flash') throw new Error('store "flash" needs a flash partition labelled "dormouse" (embedded:storage/flash)');
+      kind = partition !== undefined ? 'flash' : 'nvs';
+    }
     if (typeof kind === 'object') store = kind;
     else if (kind !== 'none' && !clean) {
       if (!platform.rtc) throw new Error(`store "${kind}" needs the RTC memory of dormouse/deepsleep`);
@@ -222,13 +239,15 @@ export class Client {
       const largest = snapshotCapacity(capacities, utf8Length(options.id ?? ''));
       if (largest > rtc.capacity)
         throw new RangeError(`sessions of up to ${largest} bytes do not fit an RTC slot of ${rtc.capacity}: lower the capacities`);
-      if (kind === 'durable') {
-        if (!platform.preference) throw new Error('store "durable" needs `preference` (NVS)');
+      if (kind === 'nvs') {
+        if (!platform.preference) throw new Error('store "nvs" needs `preference` (NVS)');
         store = durable = new DurableStore(rtc, platform.preference, { compactAfter: options.compactAfter });
-      } else store = rtc;
+      } else if (kind === 'flash') store = flashStore = new FlashSnapshotStore(rtc, partition!, largest);
+      else store = rtc;
     }
     this.store = store;
     this.durable = durable;
+    this.flashStore = flashStore;
 
     const keepalive = options.keepalive ?? (options.timeout !== undefined ? Math.ceil(options.timeout / 1000) : 60);
     const will = options.will;
@@ -421,13 +440,20 @@ export class Client {
     this.#durableCheckpoint();
   }
 
-  /** The session's flash cost so far (durable store): bytes NVS programmed and set/delete calls. */
-  get flash(): { bytes: number; writes: number } {
-    return { bytes: this.durable?.flashBytes ?? 0, writes: this.durable?.flashWrites ?? 0 };
+  /**
+   * The session's flash cost so far: with the NVS journal, the bytes NVS
+   * programmed (its byte model) and set/delete calls; with the flash log, the
+   * bytes handed to the partition's write(), write() calls and blocks erased.
+   */
+  get flash(): { bytes: number; writes: number; erased: number; medium: 'NVS' | 'flash' } {
+    const log = this.flashStore?.log;
+    if (log) return { bytes: log.bytesWritten, writes: log.writes, erased: log.blocksErased, medium: 'flash' };
+    return { bytes: this.durable?.flashBytes ?? 0, writes: this.durable?.flashWrites ?? 0, erased: 0, medium: 'NVS' };
   }
 
   #durableCheckpoint(): void {
     this.durable?.checkpoint();
+    this.flashStore?.checkpoint();
   }
 
   #socketClass(): TcpSocketConstructor {

@@ -10,14 +10,33 @@ import Timer from 'timer';
 import Preference from 'preference';
 import TCP from 'embedded:io/socket/tcp';
 import Net from 'net';
+import Flash from 'embedded:storage/flash';
 import { rtcLength, rtcRead, rtcWrite } from 'dormouse/deepsleep';
 import { Client as Base, type ClientOptions, type ClientPlatform } from './client.js';
+import type { FlashPartition } from './flash-store.js';
+
+/** The label of the data partition the session log uses (native/partitions.csv). */
+export const FLASH_PARTITION = 'dormouse';
+let partition: FlashPartition | null | undefined; // null: looked for, none
+
+/** The "dormouse" partition, opened once; undefined when the partition table has none (the NVS journal is used). */
+function flash(): FlashPartition | undefined {
+  if (partition === undefined) {
+    try {
+      partition = Flash.open({ path: FLASH_PARTITION, mode: 'r+' }) as unknown as FlashPartition;
+    } catch {
+      partition = null;
+    }
+  }
+  return partition ?? undefined;
+}
 
 /** What the bound Client uses; `dormouse/tls` adds TLS here. */
 export const platform: ClientPlatform = {
   Timer: Timer as unknown as ClientPlatform['Timer'],
   TCP: TCP as unknown as ClientPlatform['TCP'],
   preference: Preference as unknown as ClientPlatform['preference'],
+  flash,
   rtc: { byteLength: rtcLength(), read: rtcRead, write: rtcWrite },
   resolve(name, done) {
     Net.resolve(name, (_name, address) => done(address));

@@ -101,6 +101,8 @@ export interface WakeTrace {
   drained: boolean;
   flashBytes: number;
   flashWrites: number;
+  /** Blocks the flash log erased (0 with the NVS journal). */
+  flashErased: number;
   /** The deep sleep chosen. */
   sleepMs: number;
   /** Failed wakes in a row, this one included (0: a good wake). */
@@ -116,7 +118,7 @@ export class Wake {
   onSleep?: (trace: WakeTrace) => void;
   readonly trace: WakeTrace = {
     why: 'window', wifiMs: -1, bssidHint: false, bssidFellBack: false, dnsMs: -1, addressHint: false, addressFellBack: false,
-    tcpMs: -1, tlsMs: -1, connackMs: -1, lastAckMs: -1, awakeMs: -1, drained: false, flashBytes: 0, flashWrites: 0,
+    tcpMs: -1, tlsMs: -1, connackMs: -1, lastAckMs: -1, awakeMs: -1, drained: false, flashBytes: 0, flashWrites: 0, flashErased: 0,
     sleepMs: 0, failures: 0, takeovers: 0,
   };
   readonly budget: WakeBudget;
@@ -309,6 +311,7 @@ export class Wake {
       const flash = c.flash;
       t.flashBytes = flash.bytes;
       t.flashWrites = flash.writes;
+      t.flashErased = flash.erased;
       if (this.#wifi !== null) {
         this.#wifi.close();
         this.#wifi = null;
@@ -328,7 +331,7 @@ export class Wake {
       p.trace(
         `dormouse: ${why}; wifi ${ms(t.wifiMs)}${wifi}, dns ${dns}, tcp ${ms(t.tcpMs)}, tls ${ms(t.tlsMs)}, connack ${ms(t.connackMs)}, ` +
           `last ack ${ms(t.lastAckMs)}, awake ${t.awakeMs} ms; ${c.pending} pending; DISCONNECT ${drained ? 'drained' : 'not drained'}; ` +
-          `flash ${t.flashBytes} B in ${t.flashWrites} NVS writes; sleeping ${t.sleepMs} ms (${reason})\n`,
+          `flash ${t.flashBytes} B in ${t.flashWrites} ${flash.medium === 'NVS' ? 'NVS writes' : `flash writes, ${t.flashErased} blocks erased`}; sleeping ${t.sleepMs} ms (${reason})\n`,
       );
       this.onSleep?.(t);
       p.sleep(t.sleepMs);

@@ -19,6 +19,7 @@ const standIns = {
   net: here('./boot/net.ts'),
   wifi: here('./boot/wifi.ts'),
   'dormouse/deepsleep': here('./boot/deepsleep.ts'),
+  'embedded:storage/flash': here('./boot/flash.ts'),
   dormouse: here('./boot/dormouse.ts'),
   'dormouse/wake': here('../../../hosts/moddable/dormouse-wake.ts'),
 };
@@ -36,8 +37,9 @@ afterAll(() => {
   delete stringCtor.fromArrayBuffer;
 });
 
-function makeWorld(config: Record<string, unknown>): BootWorld {
+function makeWorld(config: Record<string, unknown>, flash = false): BootWorld {
   const world = Object.assign(new ModelWorld(3), { config, accepted: [] as string[], accepting: true });
+  if (flash) world.withFlash();
   g.__dormouseWorld = world;
   g.trace = (s: string) => void world.traces.push(s.trim());
   Date.now = () => world.now;
@@ -66,11 +68,20 @@ function run(world: BootWorld, bundle: string, ms: number): { cuts: number; slee
   return { cuts, sleeps };
 }
 
+const sensorConfig = { broker: '127.0.0.1', port: 1883, clientId: 'sensor-1', topic: 'sensors/sensor-1', sleepSeconds: 60, awakeSeconds: 5, wifi: 'net', wifiPassword: 'pw' };
 const apps = [
   {
-    name: 'examples/sensor',
+    name: 'examples/sensor on the flash log',
     entry: here('./boot/sensor-entry.ts'),
-    config: { broker: '127.0.0.1', port: 1883, clientId: 'sensor-1', topic: 'sensors/sensor-1', sleepSeconds: 60, awakeSeconds: 5, wifi: 'net', wifiPassword: 'pw' },
+    config: sensorConfig,
+    flash: true,
+    runMs: 4 * 60_000,
+    finishMs: 3 * 60_000,
+  },
+  {
+    name: 'examples/sensor on the NVS journal',
+    entry: here('./boot/sensor-entry.ts'),
+    config: sensorConfig,
     runMs: 4 * 60_000, // four wakes
     finishMs: 3 * 60_000,
   },
@@ -81,21 +92,32 @@ const apps = [
     runMs: 6_000, // six publishes
     finishMs: 5_000,
   },
+  {
+    name: 'examples/mqtt-compatible on the flash log',
+    entry: here('./boot/mqtt-compatible-entry.ts'),
+    config: { broker: '127.0.0.1', port: 1883, clientId: 'compat-1', topic: 'moddable/mqtt/example' },
+    flash: true,
+    runMs: 6_000,
+    finishMs: 5_000,
+  },
 ];
 
 describe('Moddable example apps cut at every step', () => {
   for (const app of apps) {
     it(`${app.name}: every accepted reading reaches the broker`, async () => {
       const bundle = await bundleForXs(app.entry, standIns);
-      const clean = makeWorld({ ...app.config });
+      const flash = 'flash' in app && app.flash === true;
+      const clean = makeWorld({ ...app.config }, flash);
       run(clean, bundle, app.runMs);
       const steps = clean.steps;
       const readings = (w: BootWorld) => w.delivered.filter((d) => d.topic.startsWith(String(app.config.topic))).map((d) => d.payload);
       expect(clean.accepted.length).toBeGreaterThanOrEqual(4);
       expect(readings(clean)).toEqual(clean.accepted);
       expect(steps).toBeGreaterThan(20);
+      if (flash) expect(clean.flash.written, 'the app used the flash log').toBeGreaterThan(0);
+      else expect(clean.flash.written).toBe(0);
       for (let k = 0; k < steps; k++) {
-        const world = makeWorld({ ...app.config });
+        const world = makeWorld({ ...app.config }, flash);
         world.cutAt = k;
         const { cuts } = run(world, bundle, app.runMs);
         expect(cuts, `step ${k} was not reached`).toBe(1);

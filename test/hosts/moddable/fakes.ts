@@ -338,3 +338,71 @@ export function fakeWiFi(timers: FakeTimers, behaviour: FakeWiFiBehaviour, log: 
     }
   };
 }
+
+/**
+ * A raw flash partition (`embedded:storage/flash`) with NOR flash's rules:
+ * erase sets a block to 0xFF; a write can only clear bits (one that would set
+ * a bit throws, as the lin stand-in does); it counts bytes written, write
+ * calls and blocks erased. Each write and erase is two steps for
+ * `beforeStep` (a power cut): before it (nothing changed) and half way (the
+ * first half of the bytes programmed, or of the blocks erased).
+ */
+export class FakeFlash {
+  readonly bytes: Uint8Array;
+  readonly blockLength: number;
+  written = 0;
+  writes = 0;
+  erased = 0;
+  beforeStep: (() => void) | null = null;
+
+  constructor(size = 16 * 1024, blockLength = 4096) {
+    this.bytes = new Uint8Array(size).fill(0xff);
+    this.blockLength = blockLength;
+  }
+
+  status(): { size: number; blockLength: number; blocks: number } {
+    return { size: this.bytes.length, blockLength: this.blockLength, blocks: this.bytes.length / this.blockLength };
+  }
+
+  read(into: Uint8Array, offset: number): number {
+    if (!(offset >= 0) || offset + into.length > this.bytes.length) throw new RangeError('flash: read outside the partition');
+    into.set(this.bytes.subarray(offset, offset + into.length));
+    return into.length;
+  }
+
+  write(bytes: Uint8Array, offset: number): void {
+    if (!(offset >= 0) || offset + bytes.length > this.bytes.length) throw new RangeError('flash: write outside the partition');
+    for (let i = 0; i < bytes.length; i++)
+      if (bytes[i]! & ~this.bytes[offset + i]! & 0xff) throw new Error(`flash: write would set a bit at ${offset + i}`);
+    this.beforeStep?.();
+    const half = bytes.length >> 1;
+    this.#torn(() => this.#program(bytes.subarray(0, half), offset));
+    this.#program(bytes, offset);
+    this.written += bytes.length;
+    this.writes++;
+  }
+
+  eraseBlock(start: number, end = start + 1): void {
+    if (!(start >= 0 && end > start && end * this.blockLength <= this.bytes.length)) throw new RangeError('flash: no such blocks');
+    this.beforeStep?.();
+    const from = start * this.blockLength;
+    const to = end * this.blockLength;
+    this.#torn(() => this.bytes.fill(0xff, from, from + ((to - from) >> 1)));
+    this.bytes.fill(0xff, from, to);
+    this.erased += end - start;
+  }
+
+  #program(bytes: Uint8Array, offset: number): void {
+    for (let i = 0; i < bytes.length; i++) this.bytes[offset + i]! &= bytes[i]!;
+  }
+
+  /** The half-way step: a cut there leaves `partial` done. */
+  #torn(partial: () => void): void {
+    try {
+      this.beforeStep?.();
+    } catch (e) {
+      partial();
+      throw e;
+    }
+  }
+}

@@ -11,7 +11,7 @@ import { BrokerModel, type BrokerConnection } from '../../../sim/broker-model.js
 import type { TcpSocketOptions } from '../../../hosts/moddable/platform.js';
 import type { ClientPlatform, TlsSocketOptions } from '../../../hosts/moddable/client.js';
 import type { WakePlatform } from '../../../hosts/moddable/wake.js';
-import { FakeNvs, FakeRtc, FakeTcp, FakeTimers, PowerCut, fakeWiFi, prng, type FakeWiFiBehaviour } from './fakes.js';
+import { FakeFlash, FakeNvs, FakeRtc, FakeTcp, FakeTimers, PowerCut, fakeWiFi, prng, type FakeWiFiBehaviour } from './fakes.js';
 
 export const EPOCH = 1_800_000_000_000;
 
@@ -32,6 +32,9 @@ export class ModelWorld {
   readonly timers = new FakeTimers();
   readonly rtc = new FakeRtc(4096, 1);
   readonly nvs = new FakeNvs();
+  /** The "dormouse" flash partition; the client sees it only while `useFlash` is true. */
+  flash = new FakeFlash();
+  useFlash = false;
   readonly broker = new BrokerModel();
   readonly delivered: Delivery[] = [];
   readonly traces: string[] = [];
@@ -60,11 +63,20 @@ export class ModelWorld {
     this.seed = seed;
     this.#random = prng(seed);
     this.nvs.beforeStep = () => this.step();
+    this.flash.beforeStep = () => this.step();
     this.broker.onMessage = (m) => {
       let s = '';
       for (let i = 0; i < m.payload.length; i++) s += String.fromCharCode(m.payload[i]!);
       this.delivered.push({ topic: m.topic, payload: s, qos: m.qos });
     };
+  }
+
+  /** Give the client a flash partition of `size` bytes in blocks of `blockLength` (a power cut can come at any of its steps). */
+  withFlash(size = 16 * 1024, blockLength = 4096): this {
+    this.flash = new FakeFlash(size, blockLength);
+    this.flash.beforeStep = () => this.step();
+    this.useFlash = true;
+    return this;
   }
 
   /** The world's seeded random source (reconnect jitter), so a run replays exactly. */
@@ -181,6 +193,7 @@ export class ModelWorld {
       TCP: this.TCP,
       TLS: this.TLS as unknown as ClientPlatform['TLS'],
       preference: this.nvs,
+      flash: this.useFlash ? () => this.flash : undefined,
       rtc: this.rtc,
       resolve: (name, done) => this.#resolve(name, done),
       clock: () => this.now,

@@ -1,7 +1,7 @@
 // Runs the Moddable example app (hosts/moddable/examples/sensor/main.ts) for a number of wakes
 // on the virtual clock, and reports what the broker saw.
 import main from '../../../hosts/moddable/examples/sensor/main.js';
-import { timers, broker, packets, traces, readings, wifiLog, preference, lookups } from './moddable/world.js';
+import { timers, broker, packets, traces, readings, wifiLog, preference, lookups, flash } from './moddable/world.js';
 import * as world from './moddable/world.js';
 
 export function runWakes(n: number): unknown {
@@ -20,7 +20,7 @@ export function runWakes(n: number): unknown {
       start = packets.length;
     }
   }
-  return { sleeps: world.sleeps, perWake, traces: traces.slice(), readings: readings.slice(), connects: broker.stats.connects, now: timers.now, joins: wifiLog.joins.slice(), nvsSets: preference.sets, lookups: lookups.slice() };
+  return { sleeps: world.sleeps, perWake, traces: traces.slice(), readings: readings.slice(), connects: broker.stats.connects, now: timers.now, joins: wifiLog.joins.slice(), nvsSets: preference.sets, lookups: lookups.slice(), flashWritten: flash.written, flashErased: flash.erased };
 }
 
 (globalThis as { runWakes?: typeof runWakes }).runWakes = runWakes;

@@ -1,14 +1,16 @@
 // The world the example app runs in, inside XS: a virtual clock behind
-// `timer` and Date.now, an in-memory `preference`, and a TCP socket whose peer
+// `timer` and Date.now, an in-memory `preference` and flash partition, and a TCP socket whose peer
 // is the broker model (sim/broker-model.ts), so the app's whole wake cycle
 // runs against a scripted broker with no host I/O.
-import { FakeTimers, FakeNvs, FakeTcp } from '../../../hosts/moddable/fakes.js';
+import { FakeTimers, FakeNvs, FakeTcp, FakeFlash } from '../../../hosts/moddable/fakes.js';
 import { BrokerModel, type BrokerConnection } from '../../../../sim/broker-model.js';
 import { PacketDecoder, DECODE_PACKET } from '../../../../modules/mqtt/decode.js';
 import type { TcpSocketOptions } from '../../../../hosts/moddable/platform.js';
 
 export const timers = new FakeTimers();
 export const preference = new FakeNvs();
+/** The "dormouse" flash partition, with NOR flash's rules (as on lin, where mcsim has the file-backed stand-in). */
+export const flash = new FakeFlash();
 export const broker = new BrokerModel();
 export const packets: string[] = [];
 export const traces: string[] = [];
