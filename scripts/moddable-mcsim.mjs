@@ -20,7 +20,7 @@
 // Needs: an SDK with its lin tools built (mcconfig, mcsim; this script builds
 // only the app), Xvfb, mosquitto, mosquitto_sub, and openssl for --tls.
 // The session is kept in the lin flash stand-in (hosts/moddable/native/lin/flash.ts):
-// /tmp/dormouse-flash-dormouse.bin, started blank. Prints one table row per
+// /tmp/dormouse-flash-dormouse-<FNV-1a of the client id>.bin, started blank. Prints one table row per
 // step, the flash bytes per wake from the wake traces and, from the stand-in's
 // own counters, what the partition was really asked to write.
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,7 +44,10 @@ const work = mkdtempSync(join(tmpdir(), 'dormouse-mcsim-'));
 const appName = useTls ? 'sensor-tls' : 'sensor';
 const app = join(root, 'hosts/moddable/examples', appName);
 const clientId = useTls ? 'mcsim-tls-1' : 'mcsim-1';
-const flashFile = '/tmp/dormouse-flash-dormouse.bin'; // the lin stand-in's partition "dormouse"
+// The lin stand-in's partition for this client id (hosts/moddable/dormouse.ts flashPartitionName).
+let fnv = 0x811c9dc5;
+for (const c of clientId) fnv = Math.imul(fnv ^ c.charCodeAt(0), 0x01000193) >>> 0;
+const flashFile = `/tmp/dormouse-flash-dormouse-${fnv.toString(16).padStart(8, '0')}.bin`;
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -90,7 +93,10 @@ if (useTls) {
   writeFileSync(join(work, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext']);
   run('openssl', ['x509', '-in', 'ca.pem', '-outform', 'der', '-out', 'broker-ca.der']);
-  tlsOptions = { key: readFileSync(join(work, 'server.key')), cert: readFileSync(join(work, 'server.pem')), minVersion: 'TLSv1.2' };
+  // The chain with its CA: Moddable's TLS (modules/crypt/ssl/ssl_cert.js) checks the server name
+  // only while walking a chain of two or more certificates; with the leaf alone it refuses the name.
+  const chain = Buffer.concat([readFileSync(join(work, 'server.pem')), readFileSync(join(work, 'ca.pem'))]);
+  tlsOptions = { key: readFileSync(join(work, 'server.key')), cert: chain, minVersion: 'TLSv1.2' };
   copyFileSync(join(work, 'broker-ca.der'), join(app, 'broker-ca.der')); // the manifest's data (git-ignored), removed after the build
 }
 
@@ -124,6 +130,7 @@ function startMcsim() {
     const lines = buf.split('\n');
     buf = lines.pop();
     for (const line of lines) {
+      if (process.env.MCSIM_TRACE) process.stderr.write(`mcsim: ${line}\n`);
       const a = /dormouse: accepted (.*)$/.exec(line);
       if (a) accepted.push(a[1]);
       if (/dormouse: (sleep-ready|window|wifi);/.test(line)) wakes.push(line);
@@ -256,9 +263,10 @@ for (const step of ['accept', 'connect', 'publish', 'puback']) {
 }
 console.log(`\naccepted ${accepted.length}, received ${payloads.length} (readings received more than once, allowed at QoS 1: ${new Set(payloads.filter((x) => count(payloads, x) > 1)).size}), lost ${lost.length}${lost.length ? ': ' + lost.join(' ') : ''}`);
 console.log(`wakes traced ${wakes.length}: flash ${bytes} B in ${flash.reduce((n, m) => n + Number(m[2]), 0)} ${flash[0]?.[3] ?? ''} writes, ${flash.reduce((n, m) => n + Number(m[4] ?? 0), 0)} blocks erased, ${(bytes / Math.max(1, flash.length)).toFixed(1)} B per traced wake (the store's count)`);
-if (existsSync(`${flashFile}.count`)) {
-  const m = /written (\d+) (\d+) erased (\d+)/.exec(readFileSync(`${flashFile}.count`, 'utf8'));
-  if (m) console.log(`flash stand-in's counters: ${m[1]} B in ${m[2]} writes, ${m[3]} blocks erased over ${accepted.length} readings (cut wakes and restores included): ${(Number(m[1]) / Math.max(1, accepted.length)).toFixed(1)} B per reading`);
-}
+// The stand-in's own counters, in the file of this client id's partition: its absence means the
+// app kept the session elsewhere (no flash log, or another partition name than dormouse.ts's).
+const counted = existsSync(`${flashFile}.count`) && /written (\d+) (\d+) erased (\d+)/.exec(readFileSync(`${flashFile}.count`, 'utf8'));
+if (counted) console.log(`flash stand-in's counters (${flashFile}): ${counted[1]} B in ${counted[2]} writes, ${counted[3]} blocks erased over ${accepted.length} readings (cut wakes and restores included): ${(Number(counted[1]) / Math.max(1, accepted.length)).toFixed(1)} B per reading`);
+else console.log(`no counters in ${flashFile}.count: the session did not go to the flash stand-in`);
 rmSync(work, { recursive: true, force: true });
-process.exit(lost.length === 0 ? 0 : 1);
+process.exit(lost.length === 0 && counted ? 0 : 1);

@@ -61,10 +61,11 @@ export interface ClientPlatform {
   /** `preference`: NVS on ESP32. Without it (and without `flash`) the session lives in RTC memory only. */
   preference?: PreferenceStore;
   /**
-   * The flash partition for the session log (`embedded:storage/flash`, the
-   * partition labelled "dormouse"), or undefined when the device has none.
+   * The flash partition for the session log of client `id`
+   * (`embedded:storage/flash`: the partition labelled "dormouse"), or
+   * undefined when the device has none.
    */
-  flash?: () => FlashPartition | undefined;
+  flash?: (id: string) => FlashPartition | undefined;
   /** The whole RTC region of dormouse/deepsleep. Without it the session is kept in RAM only. */
   rtc?: RtcMemory;
   /** Host name to dotted IPv4 (Net.resolve). */
@@ -228,7 +229,7 @@ export class Client {
     let kind = anonymous ? 'none' : options.store ?? (platform.rtc && (platform.preference || platform.flash) ? 'durable' : platform.rtc ? 'rtc' : 'none');
     let partition: FlashPartition | undefined;
     if (!clean && (kind === 'durable' || kind === 'flash')) {
-      partition = platform.flash?.();
+      partition = platform.flash?.(options.id ?? '');
       if (partition === undefined && kind === 'flash') throw new Error('store "flash" needs a flash partition labelled "dormouse" (embedded:storage/flash)');
       kind = partition !== undefined ? 'flash' : 'nvs';
     }

@@ -11,22 +11,41 @@ import Preference from 'preference';
 import TCP from 'embedded:io/socket/tcp';
 import Net from 'net';
 import Flash from 'embedded:storage/flash';
+import config from 'mc/config';
 import { rtcLength, rtcRead, rtcWrite } from 'dormouse/deepsleep';
 import { Client as Base, type ClientOptions, type ClientPlatform } from './client.js';
 import type { FlashPartition } from './flash-store.js';
 
 /** The label of the data partition the session log uses (native/partitions.csv). */
 export const FLASH_PARTITION = 'dormouse';
-let partition: FlashPartition | null | undefined; // null: looked for, none
+const partitions = new Map<string, FlashPartition | null>(); // null: looked for, none
 
-/** The "dormouse" partition, opened once; undefined when the partition table has none (the NVS journal is used). */
-function flash(): FlashPartition | undefined {
+/**
+ * The partition name for a client id. A device has one app and one
+ * "dormouse" partition. On lin every app shares the simulated flash (files
+ * in /tmp), so native/manifest.json sets `dormouseFlashPerClient` there and
+ * each client id gets its own partition, "dormouse-" + FNV-1a of the id in
+ * hex: two apps (or two runs with different ids) do not take each other's
+ * session.
+ */
+export function flashPartitionName(id: string): string {
+  if (!config.dormouseFlashPerClient) return FLASH_PARTITION;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return `${FLASH_PARTITION}-${h.toString(16).padStart(8, '0')}`;
+}
+
+/** The partition for `id`, opened once; undefined when the partition table has none (the NVS journal is used). */
+function flash(id: string): FlashPartition | undefined {
+  const path = flashPartitionName(id);
+  let partition = partitions.get(path);
   if (partition === undefined) {
     try {
-      partition = Flash.open({ path: FLASH_PARTITION, mode: 'r+' }) as unknown as FlashPartition;
+      partition = Flash.open({ path, mode: 'r+' }) as unknown as FlashPartition;
     } catch {
       partition = null;
     }
+    partitions.set(path, partition);
   }
   return partition ?? undefined;
 }

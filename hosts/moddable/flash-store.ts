@@ -244,29 +244,39 @@ export class FlashLog {
     this.#generation = bestGen;
     if (best < 0) return;
     this.#area = best;
+    // Record by record through the record scratch (no area-sized buffer: RAM is scarce on the device).
     const base = best * this.areaBytes;
-    const area = new Uint8Array(this.areaBytes);
-    this.#flash.read(area, base);
+    const two = this.#head.subarray(0, 2);
     let p = AREA_HEADER;
     for (;;) {
       if (p + 2 > this.areaBytes) break;
-      const body = area[p]! | (area[p + 1]! << 8);
+      this.#flash.read(two, base + p);
+      const body = two[0]! | (two[1]! << 8);
       if (body === 0xffff) break;
-      const end = p + 2 + body;
-      if (body < RECORD_HEAD - 2 || end + CRC_BYTES > this.areaBytes || crc32(area, p, end) !== readU32(area, end)) break;
-      if (!this.#apply(area, p, end)) break;
-      p = end + CRC_BYTES;
+      const total = 2 + body + CRC_BYTES;
+      if (body < RECORD_HEAD - 2 || p + total > this.areaBytes) break;
+      if (this.#record.length < total) this.#record = new Uint8Array(Math.max(total, 512));
+      const r = this.#record;
+      this.#flash.read(r.subarray(0, total), base + p);
+      if (crc32(r, 0, 2 + body) !== readU32(r, 2 + body) || !this.#apply(r, 0, 2 + body)) break;
+      p += total;
     }
     this.#end = p;
-    for (let k = p; k < this.areaBytes; k++) {
-      if (area[k] !== 0xff) {
-        this.#dirty = true;
-        break;
+    // Bytes past the end that are not erased (a torn record): appending there could not program them.
+    const chunk = this.#record.length >= 256 ? this.#record.subarray(0, 256) : (this.#record = new Uint8Array(512)).subarray(0, 256);
+    for (let k = p; k < this.areaBytes && !this.#dirty; k += chunk.length) {
+      const view = k + chunk.length <= this.areaBytes ? chunk : chunk.subarray(0, this.areaBytes - k);
+      this.#flash.read(view, base + k);
+      for (let i = 0; i < view.length; i++) {
+        if (view[i] !== 0xff) {
+          this.#dirty = true;
+          break;
+        }
       }
     }
   }
 
-  /** Apply one record (CRC already checked) to the kept image. */
+  /** Apply one record (CRC already checked; `end` is where its CRC starts) to the kept image. */
   #apply(area: Uint8Array, start: number, end: number): boolean {
     const slot = area[start + 2]!;
     const n = area[start + 3]! | (area[start + 4]! << 8);

@@ -4,7 +4,8 @@
 //
 // - open({ path }) opens the partition named `path`: the file
 //   <config.file.root>dormouse-flash-<path>.bin (lin's root is /tmp/), made
-//   erased (0xFF) when missing. 16 KiB in 4 blocks of 4096, as the partition
+//   erased (0xFF) when missing. (dormouse.ts asks for "dormouse-<FNV-1a of the
+//   client id>" on lin, so each client id has its own file.) 16 KiB in 4 blocks of 4096, as the partition
 //   hosts/moddable/native/partitions.csv gives an ESP32.
 // - eraseBlock(start, end) sets blocks [start, end) to 0xFF.
 // - write(buffer, offset) can only clear bits: a write that would set one (a
@@ -125,7 +126,7 @@ const partitions = new Map<string, FilePartition>();
 export default {
   open(options: { path: string; mode?: string }): FilePartition {
     const path = options?.path;
-    if (typeof path !== 'string' || !/^[A-Za-z0-9_-]{1,16}$/.test(path)) throw new Error('no path');
+    if (typeof path !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(path)) throw new Error('no path');
     let p = partitions.get(path);
     if (p === undefined) partitions.set(path, (p = new FilePartition(path)));
     return p;
