@@ -291,6 +291,8 @@ export class DormouseClient {
   #holdSize: number;
   #heldLen = 0;
   #heldCount = 0;
+  /** QoS 2 ids accepted (PUBREC sent) on this connection whose PUBREL has not come yet. */
+  #recsOpen = 0;
   /** Decodes the held packets again when they get room (made with #hold). */
   #holdDecoder: PacketDecoder | null = null;
 
@@ -485,6 +487,7 @@ export class DormouseClient {
     this.state = ConnState.Connecting;
     this.#decoder.reset();
     this.#flags &= ~(Flag.SentEarly | Flag.HeldBack | Flag.ReconnectForHeldBack | Flag.Backed);
+    this.#recsOpen = 0;
     const s = this.session;
     const properties = this.#connectExtra?.properties;
     if (properties) {
@@ -1028,8 +1031,13 @@ export class DormouseClient {
         this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         if (known) {
           this.#dirty = true;
+          if (this.#recsOpen > 0) this.#recsOpen--;
           if (this.#heldCount > 0) this.#drainHeld();
-          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && s.incomingRoom) {
+          // Reconnect for what the broker still holds once the PUBRELs it owes
+          // on this connection are in: reconnecting at the first free id would
+          // bring one message per connection from a broker that sends its
+          // backlog whole before its PUBRELs.
+          if ((this.#flags & Flag.HeldBack) !== 0 && this.#heldCount === 0 && this.#recsOpen === 0 && s.incomingRoom) {
             this.#flags |= Flag.ReconnectForHeldBack;
           }
         }
@@ -1274,6 +1282,7 @@ export class DormouseClient {
     // resent PUBLISH is then recognised, so a QoS 2 message is never delivered twice.
     this.#dirty = true;
     this.#persistIfDirty();
+    this.#recsOpen++;
     return Qos2.Deliver;
   }
 

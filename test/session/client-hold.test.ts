@@ -71,7 +71,7 @@ describe('incoming QoS 2 beyond the id table', () => {
     expect(r.messages.map((m) => m.packetId)).toEqual([1, 2, 3]);
   });
 
-  it('when the hold region is full too: held back at the broker, and a reconnect once PUBRELs made room', () => {
+  it('when the hold region is full too: held back at the broker, and a reconnect once the PUBRELs owed on this connection are in', () => {
     // 40 bytes: two 20-byte reference PUBLISH packets.
     const r = full({ incomingHoldBytes: 40 });
     r.feed(`${refPublish(2, 3)} ${refPublish(2, 4)} ${refPublish(2, 5)} ${refPublish(2, 6)}`, 2);
@@ -81,14 +81,18 @@ describe('incoming QoS 2 beyond the id table', () => {
     r.feed('62 02 00 02', 4);
     expect(r.take()).toEqual(['70 02 00 02 50 02 00 04']);
     r.feed('62 02 00 03', 5);
-    // Room, nothing held here, 5 and 6 at the broker: DISCONNECT and reconnect at once.
-    expect(r.take()).toEqual(['70 02 00 03 e0 00']);
+    // Room, but the PUBREL of 4 is still owed on this connection: wait for it.
+    expect(r.take()).toEqual(['70 02 00 03']);
+    expect(r.closed).toBe(0);
+    r.feed('62 02 00 04', 6);
+    // Every PUBREL in, nothing held here, 5 and 6 at the broker: DISCONNECT and reconnect at once.
+    expect(r.take()).toEqual(['70 02 00 04 e0 00']);
     expect(r.closed).toBe(1);
     expect(r.kinds(ClientEvent.HeldBack)).toEqual([{ kind: ClientEvent.HeldBack, a: 4, b: 1, detail: undefined }]);
-    r.client.tick(5);
+    r.client.tick(6);
     expect(r.opened).toBe(2);
-    r.client.transportOpened(5);
-    r.feed(`20 02 00 00 ${refPublish(2, 5, true)} ${refPublish(2, 6, true)}`, 6);
+    r.client.transportOpened(6);
+    r.feed(`20 02 00 00 ${refPublish(2, 5, true)} ${refPublish(2, 6, true)}`, 7);
     expect(r.messages.map((m) => m.packetId)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
@@ -96,7 +100,9 @@ describe('incoming QoS 2 beyond the id table', () => {
     const r = full({ incomingHoldBytes: 0, autoReconnect: false });
     r.feed(refPublish(2, 3), 2);
     r.feed('62 02 00 01', 3);
-    expect(r.take()).toEqual(['70 02 00 01 e0 00']);
+    expect(r.take()).toEqual(['70 02 00 01']);
+    r.feed('62 02 00 02', 3);
+    expect(r.take()).toEqual(['70 02 00 02 e0 00']);
     expect(r.client.state).toBe(ConnState.Idle);
     expect(r.kinds(ClientEvent.HeldBack)).toEqual([{ kind: ClientEvent.HeldBack, a: 1, b: 0, detail: undefined }]);
   });

@@ -91,6 +91,18 @@ describe('SessionState incoming id runs', () => {
     expect(s.hasIncoming(65535) && s.hasIncoming(1) && s.hasIncoming(1464) && !s.hasIncoming(1465)).toBe(true);
     expect(s.incomingRoom).toBe(false);
   });
+
+  it('runs take no more once half the id space is held: a broker past that is about to repeat ids', () => {
+    const s = new SessionState({ incomingQos2: 1, incomingRuns: 2 });
+    for (let id = 1; id <= 32768; id++) expect(s.addIncomingAny(id)).toBe(true);
+    expect(s.incomingHeld).toBe(32768);
+    expect(s.addIncomingAny(32769)).toBe(false);
+    expect(s.addIncomingAny(5)).toBe(true); // held already
+    expect(s.incomingRoom).toBe(false);
+    expect(s.removeIncoming(1)).toBe(true);
+    expect(s.incomingRoom).toBe(true);
+    expect(s.addIncomingAny(32769)).toBe(true);
+  });
 });
 
 describe('SessionState records', () => {
