@@ -12,7 +12,7 @@ import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
 import { DecodedPublish } from '../../modules/mqtt/decode.js';
-import { holdWrites, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
+import { holdWrites, nextReadMayWait, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
@@ -189,8 +189,6 @@ interface Waiter {
 const noop = (): void => {};
 /** Publishes that may wait for room while the socket is backed up (see NodeClient's #park); more are refused. */
 const PARK_LIMIT = 64;
-/** Messages in one read that make it a burst, after which the next read may wait a moment (see transport.ts). */
-const BURST_MESSAGES = 8;
 
 /**
  * What a refused publish returns: a promise that rejects with the refusal for
@@ -767,7 +765,9 @@ export class NodeClient extends EventEmitter {
       if (c.#transport !== t) return false;
       c.#trace?.('receive', chunk);
       const m = c.core.metrics;
+      const s = c.core.session;
       const before = m[Metric.Received];
+      const incoming = s.incomingCount;
       this.wrote = false;
       holdWrites();
       try {
@@ -780,10 +780,13 @@ export class NodeClient extends EventEmitter {
       }
       if (c.#parked) c.#retryParked();
       c.#schedule();
-      // A burst the broker waits for nothing on: several messages, no answer
-      // written, none of ours in flight (whose acks would come in the next read).
-      return m[Metric.Received] - before >= BURST_MESSAGES && !this.wrote && c.core.session.inflight === 0;
+      // Messages and PUBRELs in this read (a PUBREL frees an incoming id; new QoS 2 messages take some).
+      const burst = m[Metric.Received] - before + Math.max(0, incoming - s.incomingCount);
+      return nextReadMayWait(this, burst, this.wrote, s.inflight);
     }
+
+    /** See ReadCoalescing (transport.ts). */
+    answeredWaits = 0;
 
     onDrain(t: Transport): void {
       const c = this.client;
