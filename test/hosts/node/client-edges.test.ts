@@ -136,6 +136,45 @@ describeMosquitto('Node host at the edges, on mosquitto', () => {
       await c.end();
     });
   }
+
+  for (const version of [4, 5] as const) {
+    it(`item 8: a QoS 2 backlog of 900 (under mosquitto's max_queued_messages) sent ahead of its PUBRELs (MQTT ${version === 5 ? '5.0' : '3.1.1'}, default capacities): each message once, no reconnect, none held back`, async () => {
+      const id = `edges-backlog-${version}`;
+      const topic = `edges/backlog/${version}`;
+      const opts = { protocolVersion: version, clientId: id, clean: false, properties: version === 5 ? { sessionExpiryInterval: 600 } : undefined };
+      let sub = connect(m.url, opts);
+      await once(sub, 'connect');
+      await sub.subscribe(topic, { qos: 2 });
+      await sub.end();
+      const pub = connect(m.url, { protocolVersion: version, clientId: `${id}-pub`, capacities: { outbox: 64 } });
+      await once(pub, 'connect');
+      for (let k = 0; k < 900; k += 16) {
+        const batch: Promise<unknown>[] = [];
+        for (let j = k; j < k + 16 && j < 900; j++) batch.push(pub.publishAsync(topic, `#${j}`, { qos: 2 }));
+        await Promise.all(batch);
+      }
+      await pub.end();
+      const seen = new Map<number, number>();
+      sub = connect(m.url, opts);
+      let peak = 0;
+      sub.on('message', (_t, p: Buffer) => {
+        const n = Number(p.toString().slice(1));
+        seen.set(n, (seen.get(n) ?? 0) + 1);
+        peak = Math.max(peak, sub.core.session.incomingHeld);
+      });
+      for (let t = 0; t < 300 && seen.size < 900; t++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.size).toBe(900);
+      expect([...seen.values()].every((c) => c === 1)).toBe(true);
+      const metrics = sub.metrics();
+      expect(metrics.reconnects).toBe(0);
+      expect(metrics.heldBack).toBe(0);
+      // More than the table of 16 was held at once: the runs took the rest.
+      expect(peak).toBeGreaterThan(16);
+      await sub.end();
+    }, 30_000);
+  }
+
 });
 
 describe('an MQTT 5 CONNECT to aedes (3.1.1 only)', () => {
