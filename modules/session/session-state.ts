@@ -451,14 +451,7 @@ export class SessionState {
   }
 
   hasIncoming(id: number): boolean {
-    const t = this.records;
-    const at = this.incomingAt;
-    const mask = this.incomingSlots - 1;
-    for (let i = this.#slot(id); ; i = (i + 1) & mask) {
-      const v = t[at + i];
-      if (v === id) return true;
-      if (v === 0) return this.incomingRunIds > 0 && this.#runOf(id) >= 0;
-    }
+    return this.#inSet(id) || (this.incomingRunIds > 0 && this.#runOf(id) >= 0);
   }
 
   /** Incoming QoS 2 ids held, in the hash set and in runs. */
