@@ -120,6 +120,7 @@ await sleep(500);
 
 const accepted = [];
 const wakes = [];
+let inWake = false; // a reading accepted and its wake not yet traced
 let mcsim = null;
 function startMcsim() {
   const p = spawn('stdbuf', ['-oL', join(moddable, 'build/bin/lin/release/mcsim'), so], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -132,8 +133,14 @@ function startMcsim() {
     for (const line of lines) {
       if (process.env.MCSIM_TRACE) process.stderr.write(`mcsim: ${line}\n`);
       const a = /dormouse: accepted (.*)$/.exec(line);
-      if (a) accepted.push(a[1]);
-      if (/dormouse: (sleep-ready|window|wifi);/.test(line)) wakes.push(line);
+      if (a) {
+        accepted.push(a[1]);
+        inWake = true;
+      }
+      if (/dormouse: (sleep-ready|window|wifi);/.test(line)) {
+        wakes.push(line);
+        inWake = false;
+      }
     }
   });
   mcsim = p;
@@ -237,6 +244,9 @@ try {
     }
   }
   await sleep(3000);
+  // Stop between wakes: a kill inside the last wake would be one more power cut with no restart after it.
+  for (let i = 0; i < 200 && inWake; i++) await sleep(50);
+  if (inWake) throw new Error('the last wake did not finish within 10 s');
 } finally {
   kill();
   proxy.close();

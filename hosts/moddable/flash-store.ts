@@ -211,7 +211,7 @@ export class FlashLog {
       r[p] = start & 0xff;
       r[p + 1] = start >>> 8;
       r[p + 2] = length;
-      r.set(image.subarray(start, start + length), p + RUN_HEAD);
+      for (let k = 0; k < length; k++) r[p + RUN_HEAD + k] = image[start + k]!; // no view allocated per run
       p += RUN_HEAD + length;
       i = start + length;
     }
