@@ -9,6 +9,7 @@ import { everyWake } from 'dormouse/wake';
 const id = String(config.clientId ?? 'dormouse-1');
 const topic = String(config.topic ?? `sensors/${id}`);
 const sleepMs = Number(config.sleepSeconds ?? 300) * 1000;
+const qos = Number(config.qos) === 2 ? 2 : 1;
 
 /** Stand-in for a sensor: the wake cause and the time of the reading. */
 function read(cause: number): string {
@@ -34,7 +35,7 @@ export default function main(): void {
       });
       client.onDrop = (token, reason) => trace(`dormouse: reading ${token} dropped: ${reason}\n`);
       const reading = read(cause);
-      client.publish(topic, reading, { qos: 1 });
+      client.publish(topic, reading, { qos });
       trace(`dormouse: accepted ${reading}\n`);
       return client;
     },
