@@ -16,6 +16,7 @@ import { holdWrites, nextReadMayWait, openTransport, pickTransportOptions, relea
 import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
+import { topicOf } from './topic-cache.js';
 
 export interface ConnectOptions extends TransportOptions {
   /** As MQTT.js. A persistent session (clean: false) needs a fixed one. */
@@ -868,7 +869,20 @@ export class NodeClient extends EventEmitter {
   #message(p: PublishPacket): void {
     // The core's packet is valid only during this call: copy what leaves it.
     const payload = copyPayload(p);
-    const topic = p.topic;
+    const topic = p instanceof DecodedPublish ? topicOf(p) : p.topic;
+    // EventEmitter's emit() gathers its arguments into an array, and the
+    // packet object is made whether a listener reads it or not: with one
+    // listener, it is called as emit() would call it, and the packet is made
+    // only for a listener that may read it (declared with 3 or more
+    // parameters, or none: rest parameters, `arguments`). So a listener
+    // written (topic, payload) costs the payload Buffer and nothing else.
+    const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
+    if (typeof listener === 'function') {
+      const n = (listener as (...a: unknown[]) => void).length;
+      if (n === 1 || n === 2) (listener as (t: string, m: Buffer) => void).call(this, topic, payload);
+      else (listener as (t: string, m: Buffer, pk: unknown) => void).call(this, topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+      return;
+    }
     this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
   }
 

@@ -227,7 +227,7 @@ class SocketTransport implements Transport {
   #pendingSession: Buffer | null = null;
   /** TLS with tlsSessionIdOnly: check a full handshake's certificate here. */
   #verifyFullHandshake = false;
-  /** Set while reading waits after a burst (see #onRead). */
+  /** The timer of reading's wait after a burst (see #onRead): made at the first wait, re-armed (refresh) for the next. */
   #coalesceTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers) {
@@ -371,12 +371,14 @@ class SocketTransport implements Transport {
     // message, or a read whose answer a broker waits for, is followed by an
     // immediate read as before: no latency added when the link is quiet or a
     // round trip waits on us.
-    t.#coalesceTimer = setTimeout(SocketTransport.#resume, READ_COALESCE_MS, t);
+    // One Timeout per connection, re-armed: a drain waits after most reads.
+    const timer = t.#coalesceTimer;
+    if (timer === undefined) t.#coalesceTimer = setTimeout(SocketTransport.#resume, READ_COALESCE_MS, t);
+    else timer.refresh();
     return false;
   }
 
   static #resume(t: SocketTransport): void {
-    t.#coalesceTimer = undefined;
     if (!t.#done && !t.#socket.destroyed) t.#socket.resume();
   }
 

@@ -1,0 +1,187 @@
+// Heap allocated per received message by the whole client process, Dormouse
+// against MQTT.js in the same run (issue 14: "zero steady-state allocation on
+// the receive path beyond the delivered payload"):
+//   node --import tsx bench/alloc-receive.ts [--json] [--n N]
+// Each case drains a backlog queued at Debian's mosquitto for a persistent
+// session, in a fresh process whose young generation (64 MiB semi-spaces) holds
+// the whole measured stretch: the V8 heap in use after message 1,000 and after
+// message 6,000, with no collection between (a row with one is marked), divided
+// by the 5,000 messages between. That is every byte the process allocated for them: the socket read,
+// decode, delivery, acks, the listener's arguments. The delivered payload is one
+// Buffer object per message (its bytes come from Node's 8 KiB pool, counted in
+// arrayBuffers, shown apart). Cases: QoS 0 and 1; one topic, or 16 topics in
+// turn; the listener declared with (topic, payload) or (topic, payload, packet).
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { connect } from '../hosts/node/client.js';
+import { startMosquitto } from '../sim/brokers.js';
+import { drive } from './e2e-driver.js';
+import { bundle } from './bundle.js';
+
+type Lib = 'ours' | 'peer' | 'payload';
+interface Case {
+  lib: Lib;
+  qos: 0 | 1;
+  topics: number;
+  /** Arguments the 'message' listener declares. */
+  args: 2 | 3;
+}
+interface Child extends Case {
+  url: string;
+  clientId: string;
+  n: number;
+}
+interface Result {
+  heapPerMsg: number;
+  arrayBuffersPerMsg: number;
+  gcs: number;
+}
+
+const SKIP = 1000;
+/** Messages measured: small enough that MQTT.js's allocations (about 3 KB a message) fit the young generation. */
+const WINDOW = 5000;
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+
+/** The delivered payload alone: a 16-byte Buffer as the host makes it (Buffer.allocUnsafe, Node's pool), per message. */
+function payloadOnly(): Result {
+  const keep: Buffer[] = new Array(WINDOW);
+  const fill = (): void => { for (let i = 0; i < WINDOW; i++) keep[i] = Buffer.allocUnsafe(16); };
+  fill(); // warm: the loop optimized, as the host's copy is after 1,000 messages
+  fill();
+  // The least of several fills: a fill can land on the engine's own work (its feedback, a pool's ArrayBuffer object).
+  let heap = Infinity;
+  let buffers = Infinity;
+  for (let k = 0; k < 7; k++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m0 = process.memoryUsage();
+    fill();
+    const m1 = process.memoryUsage();
+    heap = Math.min(heap, (m1.heapUsed - m0.heapUsed) / WINDOW);
+    buffers = Math.min(buffers, (m1.arrayBuffers - m0.arrayBuffers) / WINDOW);
+  }
+  return { heapPerMsg: heap, arrayBuffersPerMsg: buffers, gcs: 0 };
+}
+
+async function child(c: Child): Promise<Result> {
+  if (c.lib === 'payload') return payloadOnly();
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  let h0 = 0;
+  let a0 = 0;
+  let got = 0;
+  let done!: (r: Result) => void;
+  const finished = new Promise<Result>((r) => { done = r; });
+  const mark = (): void => {
+    if (++got === SKIP) {
+      (globalThis as { gc?: () => void }).gc?.();
+      obs.observe({ entryTypes: ['gc'] });
+      const m = process.memoryUsage();
+      h0 = m.heapUsed;
+      a0 = m.arrayBuffers;
+    } else if (got === SKIP + WINDOW) {
+      const m = process.memoryUsage();
+      const k = WINDOW;
+      // gc entries arrive asynchronously: look a moment later.
+      setTimeout(() => { obs.disconnect(); done({ heapPerMsg: (m.heapUsed - h0) / k, arrayBuffersPerMsg: (m.arrayBuffers - a0) / k, gcs }); }, 20);
+    }
+  };
+  const rest = new Promise<void>((r) => { const t = setInterval(() => { if (got >= c.n) { clearInterval(t); r(); } }, 5); });
+  let end: () => Promise<unknown>;
+  if (c.lib === 'ours') {
+    const mod = (await import(process.env.DORMOUSE_ALLOC_BUNDLE ?? '../hosts/node/client.js')) as typeof import('../hosts/node/client.js');
+    const cl = mod.connect(c.url, { clientId: c.clientId, clean: false, reconnectPeriod: 0 });
+    if (c.args === 2) cl.on('message', (_t: string, _p: Buffer) => mark());
+    else cl.on('message', (_t: string, _p: Buffer, _packet: unknown) => mark());
+    end = () => cl.end();
+  } else {
+    const mqtt = ((await import('mqtt')) as unknown as { default: typeof import('mqtt') }).default;
+    const cl = mqtt.connect(c.url, { clientId: c.clientId, clean: false, reconnectPeriod: 0 });
+    if (c.args === 2) cl.on('message', (_t: string, _p: Buffer) => mark());
+    else cl.on('message', (_t: string, _p: Buffer, _packet: unknown) => mark());
+    end = () => cl.endAsync();
+  }
+  const r = await finished;
+  await rest;
+  await end();
+  return r;
+}
+
+async function fill(url: string, topics: number, qos: 0 | 1, n: number, prefix: string): Promise<void> {
+  const f = connect(url, { clientId: `alloc-filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: 20, outbox: 4, storeBytes: 4096 } });
+  await new Promise((r) => f.once('connect', r));
+  const payload = Buffer.alloc(16, 0x62);
+  const names = Array.from({ length: topics }, (_, i) => `${prefix}/sensor-${i}`);
+  let k = 0;
+  await drive(n, 20, (done) => void f.publish(names[k++ % topics]!, payload, { qos }, done));
+  await (await f.publish(`${prefix}-sentinel`, payload, { qos: 1 })).acknowledged;
+  await f.end();
+}
+
+function runChild(c: Child, bundleUrl: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(c)], {
+      execArgv: ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', '--import', 'tsx'],
+      env: { ...process.env, DORMOUSE_ALLOC_BUNDLE: bundleUrl },
+    });
+    p.on('message', (m: Result) => resolve(m));
+    p.on('exit', (code) => { if (code !== 0) reject(new Error(`child exited ${code}`)); });
+  });
+}
+
+async function main(): Promise<void> {
+  const n = Number(argv[argv.indexOf('--n') + 1] ?? 0) || SKIP + WINDOW + 1000;
+  const mosq = await startMosquitto({ persistence: false, extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true'] });
+  const host = await bundle('hosts/node/client.ts');
+  try {
+    const cases: Case[] = [];
+    for (const qos of [0, 1] as const) {
+      for (const topics of [1, 16]) {
+        for (const args of [2, 3] as const) for (const lib of ['ours', 'peer'] as const) cases.push({ lib, qos, topics, args });
+      }
+    }
+    const results = new Map<string, Result>();
+    for (const c of cases) {
+      const key = `${c.lib}-q${c.qos}-t${c.topics}-a${c.args}`;
+      const clientId = `alloc-${key}`;
+      const prefix = `alloc/${key}`;
+      const s = connect(mosq.url, { clientId, clean: false, reconnectPeriod: 0 });
+      await s.subscribe(`${prefix}/#`, { qos: c.qos });
+      await s.end();
+      await fill(mosq.url, c.topics, c.qos, n, prefix);
+      const r = await runChild({ ...c, url: mosq.url, clientId, n }, host.url);
+      results.set(key, r);
+    }
+    const base = await runChild({ lib: 'payload', qos: 0, topics: 1, args: 2, url: mosq.url, clientId: '', n: 0 }, host.url);
+    if (json) console.log(JSON.stringify({ bench: 'alloc.receive.payload-buffer', ours: base.heapPerMsg, peer: null, ratio: null, unit: 'bytes of V8 heap per 16-byte payload Buffer' }));
+    else console.log(`${'alloc.receive.payload-buffer'.padEnd(36)} ${base.heapPerMsg.toFixed(1)} bytes of V8 heap per 16-byte payload Buffer (what each message must cost)`);
+    for (const qos of [0, 1]) {
+      for (const topics of [1, 16]) {
+        for (const args of [2, 3]) {
+          const o = results.get(`ours-q${qos}-t${topics}-a${args}`)!;
+          const p = results.get(`peer-q${qos}-t${topics}-a${args}`)!;
+          const bench = `alloc.receive.qos${qos}.topics${topics}.args${args}`;
+          const unit = 'bytes of V8 heap allocated per received message (whole process)';
+          const note = `beyond the payload Buffer: ours ${(o.heapPerMsg - base.heapPerMsg).toFixed(1)} B; ArrayBuffer bytes/msg ours ${o.arrayBuffersPerMsg.toFixed(1)}, MQTT.js ${p.arrayBuffersPerMsg.toFixed(1)}` +
+            (o.gcs + p.gcs > 0 ? `; NOT VALID: a collection ran in the window (ours ${o.gcs}, MQTT.js ${p.gcs})` : '');
+          if (json) console.log(JSON.stringify({ bench, ours: o.heapPerMsg, peer: p.heapPerMsg, ratio: o.heapPerMsg / p.heapPerMsg, unit, note }));
+          else console.log(`${bench.padEnd(36)} ours ${o.heapPerMsg.toFixed(1).padStart(8)}  MQTT.js ${p.heapPerMsg.toFixed(1).padStart(8)}  ratio ${(o.heapPerMsg / p.heapPerMsg).toFixed(3)}  ${unit}; ${note}`);
+        }
+      }
+    }
+  } finally {
+    host.dispose();
+    await mosq.dispose();
+  }
+}
+
+if (argv[0] === '--child') {
+  const r = await child(JSON.parse(argv[1]!) as Child);
+  process.send!(r);
+  process.disconnect();
+} else {
+  await main();
+  process.exit(0);
+}
