@@ -86,8 +86,10 @@ export interface WakeTrace {
   bssidHint: boolean;
   /** That join failed; the wake joined again by SSID alone. */
   bssidFellBack: boolean;
-  /** The broker's name looked up (-1: no lookup: a dotted host, the kept address, or no answer). */
+  /** The broker's name looked up (-1: no lookup: a dotted host, or the kept address). */
   dnsMs: number;
+  /** The lookup gave no IPv4 address (the wake then has nothing to connect to). */
+  dnsFailed: boolean;
   /** The kept broker address was used instead of a lookup. */
   addressHint: boolean;
   /** It did not connect; the wake looked the name up and connected to the answer. */
@@ -117,7 +119,7 @@ export class Wake {
   /** Called with the trace just before sleep. */
   onSleep?: (trace: WakeTrace) => void;
   readonly trace: WakeTrace = {
-    why: 'window', wifiMs: -1, bssidHint: false, bssidFellBack: false, dnsMs: -1, addressHint: false, addressFellBack: false,
+    why: 'window', wifiMs: -1, bssidHint: false, bssidFellBack: false, dnsMs: -1, dnsFailed: false, addressHint: false, addressFellBack: false,
     tcpMs: -1, tlsMs: -1, connackMs: -1, lastAckMs: -1, awakeMs: -1, drained: false, flashBytes: 0, flashWrites: 0, flashErased: 0,
     sleepMs: 0, failures: 0, takeovers: 0,
   };
@@ -279,7 +281,10 @@ export class Wake {
     const answer = (address: string | undefined): void => {
       if (this.#finished) return;
       this.trace.dnsMs = this.#p.clock() - this.#started;
-      if (address === undefined || !DOTTED.test(address)) return;
+      if (address === undefined || !DOTTED.test(address)) {
+        this.trace.dnsFailed = true;
+        return;
+      }
       if (this.hints.resolved(host, address, this.#nowS(), this.#o.addressTtlS)) this.#saveHints();
       then(address);
     };
@@ -287,6 +292,7 @@ export class Wake {
       this.#p.resolve!(host, answer);
     } catch {
       // lwIP's lookup queue is full: as good as no answer
+      this.trace.dnsFailed = true;
     }
   }
 
@@ -326,7 +332,7 @@ export class Wake {
       t.awakeMs = p.clock() - this.#started;
       const ms = (n: number): string => (n < 0 ? '-' : `${n}`);
       const wifi = t.bssidFellBack ? ' (bssid failed, full join)' : t.bssidHint ? ' (bssid)' : '';
-      const dns = t.addressFellBack ? `${ms(t.dnsMs)} (address hint failed)` : t.addressHint ? 'hint' : ms(t.dnsMs);
+      const dns = (t.addressFellBack ? `${ms(t.dnsMs)} (address hint failed)` : t.addressHint ? 'hint' : ms(t.dnsMs)) + (t.dnsFailed ? ' (no address)' : '');
       const reason = why === 'takeover' ? `taken over ${t.takeovers}x in a row: another device has this id` : t.failures > 0 ? `${t.failures} failed wakes in a row` : 'good wake';
       p.trace(
         `dormouse: ${why}; wifi ${ms(t.wifiMs)}${wifi}, dns ${dns}, tcp ${ms(t.tcpMs)}, tls ${ms(t.tlsMs)}, connack ${ms(t.connackMs)}, ` +

@@ -96,6 +96,16 @@ describe('wake helper: fast-connect hints', () => {
     expect(world.delivered.map((d) => d.payload)).toEqual(['r1', 'r2']);
   });
 
+  it('a name that does not resolve: the trace says so, the wake ends with the window and counts a failure', () => {
+    const world = new ModelWorld();
+    const accepted: string[] = [];
+    const t = sensorWake(world, 'r1', 1, accepted, { windowMs: 3000 }, { host: 'nowhere.local' }) as WakeTrace;
+    expect([t.why, t.dnsMs, t.dnsFailed, t.tcpMs, t.failures]).toEqual(['window', 340, true, -1, 1]);
+    expect(world.tcpAddresses).toEqual([]);
+    expect(world.traces.at(-1)).toMatch(/dns 340 \(no address\), tcp -/);
+    expect(hintsInRtc(world).address('nowhere.local', Math.floor(world.now / 1000))).toBeNull();
+  });
+
   it('a kept BSSID whose access point is gone: the join fails, the same wake joins by SSID alone and keeps the new BSSID', () => {
     const world = new ModelWorld();
     const accepted: string[] = [];
