@@ -53,6 +53,8 @@ const ackType = qos === 2 ? 'PUBREC' : 'PUBACK'; // what answers the PUBLISH
 const lastType = qos === 2 ? 'PUBCOMP' : 'PUBACK'; // what ends the exchange
 const steps = qos === 2 ? ['accept', 'connect', 'publish', 'pubrel', 'puback'] : ['accept', 'connect', 'publish', 'puback'];
 const work = mkdtempSync(join(tmpdir(), 'dormouse-mcsim-'));
+// The broker's database and, with --tls, the throwaway keys: gone however the run ends.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const appName = useTls ? 'sensor-tls' : 'sensor';
 const app = join(root, 'hosts/moddable/examples', appName);
 const clientId = useTls ? 'mcsim-tls-1' : qos === 2 ? 'mcsim-q2-1' : 'mcsim-1';
@@ -296,5 +298,4 @@ console.log(`wakes traced ${wakes.length}: flash ${bytes} B in ${flash.reduce((n
 const counted = existsSync(`${flashFile}.count`) && /written (\d+) (\d+) erased (\d+)/.exec(readFileSync(`${flashFile}.count`, 'utf8'));
 if (counted) console.log(`flash stand-in's counters (${flashFile}): ${counted[1]} B in ${counted[2]} writes, ${counted[3]} blocks erased over ${accepted.length} readings (cut wakes and restores included): ${(Number(counted[1]) / Math.max(1, accepted.length)).toFixed(1)} B per reading`);
 else console.log(`no counters in ${flashFile}.count: the session did not go to the flash stand-in`);
-rmSync(work, { recursive: true, force: true });
 process.exit(lost.length === 0 && counted && (qos === 1 || twice === 0) ? 0 : 1);
