@@ -250,7 +250,11 @@ export class TcpTransport {
   }
 
   #fail(): void {
-    if (this.#linger !== null) return this.#endLinger(false); // the core already closed its side
+    // Lingering, the core already closed its side. The broker closing now, with
+    // every byte handed to the socket, is its answer to our DISCONNECT (a server
+    // closes on DISCONNECT [MQTT-3.14.4]): seen on lin and over TLS, where that
+    // close comes before the socket reports its send buffer empty again.
+    if (this.#linger !== null) return this.#endLinger(this.#queued === 0);
     this.#generation++;
     this.#teardown();
     this.#core.transportClosed(this.#clock());

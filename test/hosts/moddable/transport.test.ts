@@ -51,6 +51,28 @@ describe('TcpTransport', () => {
     expect(() => transport.open()).toThrow(/already open/);
   });
 
+  it('closeWhenDrained: the broker closing after the last byte left for the socket counts as drained; with bytes still queued here it does not', async () => {
+    for (const [room, drained] of [[100, true], [4, false]] as const) {
+      FakeTcp.reset();
+      const { transport } = setup();
+      transport.open();
+      const socket = FakeTcp.instances[0]!;
+      socket.connect(room);
+      transport.send(bytes(2)); // DISCONNECT
+      transport.send(bytes(8)); // and what was before it, when room is short
+      const results: boolean[] = [];
+      transport.closeWhenDrained(500, (fn, ms) => {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      }, (d) => results.push(d));
+      expect(results).toEqual([]);
+      socket.fail(); // the broker's close, before any onWritable
+      await new Promise((r) => setTimeout(r, 5));
+      expect(results).toEqual([drained]);
+      expect(socket.closed).toBe(true);
+    }
+  });
+
   it('sends CONNECT written from inside transportOpened', () => {
     const { core, transport } = setup();
     core.onOpened = () => transport.send(bytes(14));
