@@ -12,7 +12,7 @@ import type { Capacities } from '../../modules/session/session-state.js';
 import type { ReconnectOptions } from '../../modules/session/reconnect.js';
 import type { Properties, PublishPacket, QoS } from '../../modules/mqtt/types.js';
 import { DecodedPublish } from '../../modules/mqtt/decode.js';
-import { holdWrites, nextReadMayWait, openTransport, pickTransportOptions, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
+import { holdWrites, nextReadMayWait, openTransport, pickTransportOptions, ReadWait, releaseWrites, type Transport, type TransportHandlers, type TransportOptions } from './transport.js';
 import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
@@ -761,9 +761,9 @@ export class NodeClient extends EventEmitter {
       c.#schedule();
     }
 
-    onData(chunk: Uint8Array, t: Transport): boolean {
+    onData(chunk: Uint8Array, t: Transport): ReadWait {
       const c = this.client;
-      if (c.#transport !== t) return false;
+      if (c.#transport !== t) return ReadWait.None;
       c.#trace?.('receive', chunk);
       const m = c.core.metrics;
       const s = c.core.session;
@@ -775,7 +775,7 @@ export class NodeClient extends EventEmitter {
         c.core.receive(chunk, c.#now());
       } catch (e) {
         c.#storeFailed(e);
-        return false;
+        return ReadWait.None;
       } finally {
         releaseWrites();
       }

@@ -17,10 +17,10 @@ export interface TransportHandlers {
   onOpen(t: Transport): void;
   /**
    * Bytes arrived. The view is valid only during the call (TCP reads into one buffer, reused).
-   * true: this was a burst after which the broker waits for nothing of ours
-   * (see nextReadMayWait); the next read may wait a moment so that it finds more.
+   * Not ReadWait.None: this was a burst after which the broker waits for
+   * nothing of ours (see nextReadMayWait); the next read may wait a moment so that it finds more.
    */
-  onData(chunk: Uint8Array, t: Transport): boolean | void;
+  onData(chunk: Uint8Array, t: Transport): ReadWait | void;
   /**
    * Called exactly once per openTransport() call, including after a local
    * close()/destroy() (err undefined then) and after a failed connect.
@@ -229,6 +229,9 @@ class SocketTransport implements Transport {
   #verifyFullHandshake = false;
   /** The timer of reading's wait after a burst (see #onRead): made at the first wait, re-armed (refresh) for the next. */
   #coalesceTimer: NodeJS.Timeout | undefined = undefined;
+  /** How long the next wait lasts (ms), and whether this read came after one. */
+  #waitMs = READ_COALESCE_MS;
+  #waitedLast = false;
 
   constructor(addr: BrokerAddress, opts: TransportOptions, h: TransportHandlers) {
     this.#h = h;
@@ -360,21 +363,46 @@ class SocketTransport implements Transport {
 
   static #onRead(this: OwnedSocket, n: number, buf: Uint8Array): boolean {
     const t = this[OWNER];
-    if (t.#done || t.#h.onData(buf.subarray(0, n), t) !== true) return true;
+    const waited = t.#waitedLast;
+    t.#waitedLast = false;
+    const wait = t.#done ? ReadWait.None : t.#h.onData(buf.subarray(0, n), t);
+    if (!wait) {
+      t.#waitMs = READ_COALESCE_MS;
+      return true;
+    }
     // Read coalescing. A stream the broker sends without waiting for us (QoS
     // 0, or a queued backlog it sends past its in-flight limit) arrives one
     // small write of the broker's at a time; a reader faster than the broker
     // wakes and reads for every few messages, and each wake-up costs both
     // processes more than the messages. After such a burst (the handler
-    // decides: nextReadMayWait), the next read waits READ_COALESCE_MS
-    // (returning false pauses the socket), and finds a socket-full. A lone
-    // message, or a read whose answer a broker waits for, is followed by an
-    // immediate read as before: no latency added when the link is quiet or a
-    // round trip waits on us.
-    // One Timeout per connection, re-armed: a drain waits after most reads.
+    // decides: nextReadMayWait), the next read waits (returning false pauses
+    // the socket) and finds a socket-full. A lone message, or a read whose
+    // answer a broker waits for, is followed by an immediate read as before:
+    // no latency added when the link is quiet or a round trip waits on us.
+    // While unanswered bursts follow each other the wait adapts to the stream: doubled
+    // (up to READ_COALESCE_MAX_MS) while a read after a wait fills less than
+    // half the read buffer, halved once one fills three quarters of it; back
+    // to READ_COALESCE_MS after any read that is not a burst. So a fast stream
+    // is read a socket-full at a time, and a slower one waits no longer than
+    // it takes to fill. After an answered burst the wait stays short: the
+    // broker may send more as our answers reach it, and a long wait would
+    // leave it idle.
+    let ms = wait === ReadWait.Adaptive ? t.#waitMs : READ_COALESCE_MS;
+    if (waited && wait === ReadWait.Adaptive) {
+      const size = buf.byteLength;
+      if (n * 2 < size) ms = Math.min(READ_COALESCE_MAX_MS, ms * 2);
+      else if (n * 4 >= size * 3) ms = Math.max(READ_COALESCE_MS, ms >> 1);
+    }
+    t.#waitedLast = true;
+    // One Timeout per connection, re-armed (a new one only when the wait changes).
     const timer = t.#coalesceTimer;
-    if (timer === undefined) t.#coalesceTimer = setTimeout(SocketTransport.#resume, READ_COALESCE_MS, t);
-    else timer.refresh();
+    if (timer === undefined || ms !== t.#waitMs) {
+      if (timer !== undefined) clearTimeout(timer);
+      t.#waitMs = ms;
+      t.#coalesceTimer = setTimeout(SocketTransport.#resume, ms, t);
+    } else {
+      timer.refresh();
+    }
     return false;
   }
 
@@ -459,6 +487,8 @@ function flushFromCheckPhase(): void {
 
 /** How long the next read waits after a burst (see SocketTransport's #onRead and nextReadMayWait). */
 const READ_COALESCE_MS = 1;
+/** The longest a read waits, while a stream keeps coming faster than the waits fill the read buffer. */
+const READ_COALESCE_MAX_MS = 8;
 
 /** Messages in one unanswered read that make it a burst, after which the next read may wait a moment. */
 export const BURST_PACKETS = 8;
@@ -469,6 +499,16 @@ export const BURST_PACKETS = 8;
 export const ANSWERED_WAIT_EVIDENCE = 64;
 export const ANSWERED_WAITS = 32;
 
+/** What may follow a read (see nextReadMayWait). */
+export const enum ReadWait {
+  /** Read again as soon as there is data. */
+  None = 0,
+  /** Wait READ_COALESCE_MS (after an answered burst). */
+  Short = 1,
+  /** Wait, longer while bursts keep coming (after a burst that needed no answer). */
+  Adaptive = 2,
+}
+
 /** A connection's read-coalescing state (kept by the host, one number). */
 export interface ReadCoalescing {
   /** Answered bursts that may still be followed by a wait. */
@@ -476,8 +516,7 @@ export interface ReadCoalescing {
 }
 
 /**
- * Whether the read after this one may wait READ_COALESCE_MS (the host returns
- * it from onData). `burst`: the messages and PUBRELs this read brought;
+ * Whether the read after this one may wait (the host returns it from onData). `burst`: the messages and PUBRELs this read brought;
  * `answered`: something was written in answer (PUBACKs, PUBRECs, PUBCOMPs);
  * `inflight`: our own messages waiting for acks.
  *
@@ -498,13 +537,13 @@ export interface ReadCoalescing {
  *   many in one go, so its stream never waits: there each wait would stall it
  *   for the whole window.
  */
-export function nextReadMayWait(state: ReadCoalescing, burst: number, answered: boolean, inflight: number): boolean {
+export function nextReadMayWait(state: ReadCoalescing, burst: number, answered: boolean, inflight: number): ReadWait {
   if (answered && burst >= ANSWERED_WAIT_EVIDENCE) state.answeredWaits = ANSWERED_WAITS;
-  if (inflight !== 0) return false;
-  if (!answered) return burst >= BURST_PACKETS;
-  if (burst === 0 || state.answeredWaits === 0) return false;
+  if (inflight !== 0) return ReadWait.None;
+  if (!answered) return burst >= BURST_PACKETS ? ReadWait.Adaptive : ReadWait.None;
+  if (burst === 0 || state.answeredWaits === 0) return ReadWait.None;
   state.answeredWaits--;
-  return true;
+  return ReadWait.Short;
 }
 
 let sharedReadBuffer: Uint8Array | null = null;
