@@ -104,9 +104,13 @@ const SYSCALLS_PER_MESSAGE =
   'in each write. Both clients make one read per readiness event (libuv reads until the socket is empty: 64 KiB ' +
   'buffers) and Dormouse one write per turn of the event loop (writes are staged and flushed from setImmediate), so ' +
   'Dormouse makes more, smaller calls because it waits less, not because it splits its I/O. Fewer calls would mean ' +
-  'waiting on purpose: that is done only where no round trip waits on the client (QoS 0 bursts, see ' +
-  'e2e.backlog.qos0.cpu); at QoS 1 and 2 the broker waits for every ack (mosquitto keeps 20 messages in flight), so ' +
-  'delaying a read or a write would cost the rate rows more than the calls save.';
+  'waiting on purpose: that is done where the broker sends without waiting for the client (QoS 0 bursts, and a queued ' +
+  'backlog mosquitto sends past its in-flight limit: see e2e.backlog.qos0.cpu and e2e.backlog.qos1.cpu). Where a ' +
+  'round trip waits on the client (publishing at QoS 1 and 2: mosquitto keeps 20 messages in flight) it is not: ' +
+  'holding our publishes until half the window\'s acks were back (Nagle\'s rule one level up, tried for issue 14) took ' +
+  'a QoS 1 run from 0.25 to 0.05 writes per message and from about 62,000 to about 440 msg/s. mosquitto 2.0 leaves ' +
+  'Nagle on for its clients (set_tcp_nodelay false): each PUBACK after the first waited for our TCP ACK, which Linux ' +
+  'delays up to 40 ms when no data goes back. Answering every read at once is what keeps its acks coming.';
 
 export const WHY_MISSED: Record<string, string> = {
   'e2e.publish.qos0.rate': 'At QoS 0 mosquitto is the limit (its busy share is in the note above).',
@@ -120,14 +124,19 @@ export const WHY_MISSED: Record<string, string> = {
   'e2e.backlog.qos0.cpu':
     'What Dormouse spends beyond its JavaScript is the read path. mosquitto writes the backlog one PUBLISH at a time; ' +
     'MQTT.js, at several us of JavaScript per message, finds a socket-full waiting at each read, while Dormouse, faster ' +
-    'than the broker, read again as soon as a few messages had arrived. Since issue 14 the Node host pauses reading for ' +
-    '1 ms after a read of 8 or more messages that needed no answer (QoS 0, nothing of ours in flight), which cut its reads ' +
-    'per message several times over (the .reads row); in a CPU profile of a drain the core and the host are a minority ' +
+    'than the broker, read again as soon as a few messages had arrived. Since issue 14 the Node host pauses reading ' +
+    'after a read of 8 or more messages that needed no answer (QoS 0, nothing of ours in flight), 1 ms at first and up ' +
+    'to 8 ms while such bursts go on and a wait fills less than half the 64 KiB read buffer, which cut its reads ' +
+    'per message tenfold and more (the .reads row); in a CPU profile of a drain the core and the host are a minority ' +
     'of the main thread\'s busy time and the rest is Node\'s read dispatch, timers and GC (see "Where the time and the ' +
     'system calls go").',
   'e2e.backlog.qos1.cpu':
     'The read path of e2e.backlog.qos0.cpu, plus the PUBACKs: Dormouse acknowledges a chunk of PUBLISHes in one write ' +
-    '(the .writes row) where MQTT.js writes each PUBACK alone; its reads are the faster client\'s many small ones.',
+    '(the .writes row) where MQTT.js writes each PUBACK alone. Its reads were the faster client\'s many small ones (0.12 ' +
+    'per message, 133x MQTT.js\'s, before issue 14): mosquitto sends a queued backlog past its 20-message in-flight ' +
+    'limit (MQTT.js reads 1,771 messages per 64 KiB read there), so once a read of 64 or more answered packets shows ' +
+    'it, the next 32 answered reads are followed by a 1 ms wait too (a broker that keeps a window of 20 never shows it, ' +
+    'so a live stream never waits).',
   'e2e.backlog.qos2.rate':
     'Broker-bound: mosquitto is busy close to a whole core over the drain with either client (the note above), so neither ' +
     'client can drain faster. ' + MOSQUITTO_LOOP + ' A QoS 2 delivery is two packets from the client (PUBREC, PUBCOMP), each a trip ' +
@@ -137,7 +146,7 @@ export const WHY_MISSED: Record<string, string> = {
     'Over MQTT 3.1.1 mosquitto 2.0.11 also sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client ' +
     'counted 4,580 unreleased ids for a 5,000-message backlog) and 3.1.1 has no Receive Maximum to stop it, so Dormouse\'s ' +
     'incoming QoS 2 table is sized to the backlog here (a hash set: constant time per id).',
-  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: Dormouse\'s CPU per message is mostly its read and write calls, one of each for most PUBRELs.',
+  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: Dormouse\'s CPU per message is mostly its read and write calls (one of each per 2 to 4 messages since the reads of the drain coalesce: see e2e.backlog.qos1.cpu).',
   'e2e.memory.defaults.heap': 'See e2e.memory.small.heap.',
   'e2e.memory.defaults.heap+buffers':
     'The target is on the heap; this row adds the fixed buffers. The default capacities allocate 7.7 KB per client in one ' +
@@ -231,11 +240,27 @@ is busy for a third of the drain and waits for mosquitto the rest.
 (V8's platform and GC threads, libuv) and epoll_pwait, the same for both clients; strace slows the traced client so much
 that its reads per message say nothing about an untraced run, so the rows above are the figures to compare.
 
-Read coalescing (since issue 14): after a read of 8 or more messages that needed no answer and with none of ours in
-flight, the Node host waits 1 ms before the next read (a lone message, or any read answered with acks, is followed by
-an immediate read as before). \`bench/e2e-profile.ts drain 0 ours --n 100000\`, three pairs with and without it at load
-30+: 0.044-0.064 -> 0.025-0.028 reads per message; in bench:e2e backlog QoS 0, 0.105 reads per message (57x MQTT.js's)
-before, 0.018 (20x) after, CPU per message ratio 0.72 -> 0.32 (two runs, at different loads: see the rows above).
+Read coalescing (issue 14): after a read of 8 or more messages that needed no answer and with none of ours in
+flight, the Node host waits before the next read (a lone message is followed by an immediate read as before).
+\`bench/e2e-profile.ts drain 0 ours --n 100000\`, three pairs with and without it at load 30+: 0.044-0.064 -> 0.025-0.028
+reads per message; in bench:e2e backlog QoS 0, 0.105 reads per message (57x MQTT.js's) before, 0.018 (20x) after. The
+wait then grew from a fixed 1 ms to 1-8 ms (doubled while a read after a wait fills less than half the read buffer):
+\`bench/e2e-profile.ts drain 0 ours\`, three alternating pairs at load 8-18, 0.0095-0.019 -> 0.0012-0.013 reads per
+message (MQTT.js 0.0041-0.0045). Answered reads (PUBACKs, PUBRECs, PUBCOMPs written) are followed by a 1 ms wait only
+while the broker shows it sends past any window (an answered read of 64 or more packets allows the next 32 waits):
+\`bench/e2e-profile.ts drain 1 ours\`, three runs each at load 7-10, 0.029-0.038 -> 0.0020-0.0028 reads per message,
+4.0-4.8 -> 2.1-4.2 us CPU per message, 114-167k -> 173-181k msg/s; drain 2, 0.40-0.45 -> 0.15-0.27 reads per message.
+A window-limited broker never sends 64 packets at once, so a live stream is never made to wait (tested against a
+scripted broker with a window of 20 in test/hosts/node/read-coalescing.test.ts).
+
+**Allocation on the receive path**: \`node --import tsx bench/alloc-receive.ts\` drains a 7,000-message backlog (16-byte
+payloads) in a fresh process with a 64 MiB young generation and reads the heap in use after message 1,000 and 6,000
+(no collection between). A \`(topic, payload)\` listener costs about 115-125 bytes of heap per message on one topic or
+16 interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.9-4.0 KB per
+message at QoS 0 and 5.5-6.9 KB at QoS 1. A \`(topic, payload, packet)\` listener adds the packet object (about 80
+bytes). Before issue 14 the host also made emit()'s argument array and the packet object for every listener, and a
+topic string per message on interleaved topics (513-527 bytes a message at 16 topics); topics now come from a
+process-wide cache of 64 keyed by their bytes.
 
 ## QoS 0 back-pressure (issue 12 item 6)
 
