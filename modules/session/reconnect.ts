@@ -115,18 +115,18 @@ export class ReconnectPolicy {
     this.takenOver = k === LossKind.TakenOver || (this.kicksForTakeover > 0 && this.kicks >= this.kicksForTakeover);
     if (this.takenOver) {
       this.kicks = 0;
-      const window = Math.min(this.takeoverCapMs, this.takeoverBaseMs * Math.pow(2, Math.min(this.takeovers, 30)));
+      const window = backoffWindow(this.takeoverBaseMs, this.takeoverCapMs, this.takeovers);
       this.takeovers++;
-      return Math.floor(window * (0.5 + 0.5 * random()));
+      return equalJitter(window, random);
     }
     if (k === LossKind.Permanent) {
       this.attempt++;
-      return Math.floor(this.capMs * (0.5 + 0.5 * random()));
+      return equalJitter(this.capMs, random);
     }
     let window: number;
     if (this.#mode === MODE_IMMEDIATE) window = 0;
     else if (this.#mode === MODE_FIXED) window = this.baseMs;
-    else window = Math.min(this.capMs, this.baseMs * Math.pow(2, Math.min(this.attempt, 30)));
+    else window = backoffWindow(this.baseMs, this.capMs, this.attempt);
     this.attempt++;
     return this.#jitter ? Math.floor(random() * window) : window;
   }
@@ -138,4 +138,14 @@ export class ReconnectPolicy {
     this.takenOver = false;
     this.#upSince = -1;
   }
+}
+
+/** The backoff window after `n` steps: base × 2^n, at most cap. */
+export function backoffWindow(baseMs: number, capMs: number, n: number): number {
+  return Math.min(capMs, baseMs * Math.pow(2, Math.min(n, 30)));
+}
+
+/** A delay drawn from [window/2, window] ("equal jitter"): spread out, yet never much shorter than the window. */
+export function equalJitter(windowMs: number, random: () => number): number {
+  return Math.floor(windowMs * (0.5 + 0.5 * random()));
 }

@@ -19,6 +19,7 @@
 
 import { crc32 } from './crc32.js';
 import type { RandomSource } from './ports.js';
+import { backoffWindow, equalJitter } from './reconnect.js';
 
 export const WAKE_BUDGET_RECORD_BYTES = 16;
 const MAGIC = 0xb0d6;
@@ -151,11 +152,11 @@ export class WakeBudget {
     let window: number;
     if (outcome === WakeOutcome.TakenOver) {
       this.takeovers++;
-      window = Math.min(this.maxSleepMs, this.takeoverSleepMs * Math.pow(2, Math.min(this.takeovers - 1, 30)));
+      window = backoffWindow(this.takeoverSleepMs, this.maxSleepMs, this.takeovers - 1);
     } else {
       this.failures++;
-      window = Math.min(this.maxSleepMs, this.sleepMs * Math.pow(2, Math.min(this.failures, 30)));
+      window = backoffWindow(this.sleepMs, this.maxSleepMs, this.failures);
     }
-    return Math.max(this.sleepMs, Math.floor(window * (0.5 + 0.5 * this.#random())));
+    return Math.max(this.sleepMs, equalJitter(window, this.#random));
   }
 }
