@@ -38,6 +38,20 @@ async function failure(c: NodeClient): Promise<{ events: string[]; error: Error;
   return { events, error: error!, publish };
 }
 
+/** Run an ES module script in a child Node (with tsx), as nobody when the tests run as root (so permissions bite). */
+async function runUnprivileged(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => { stdout += b; });
+  child.stderr.on('data', (b: Buffer) => { stderr += b; });
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  return { code, stdout, stderr };
+}
+
 describe('connect() with a sessionFile', () => {
   it('under a regular file: no throw, an error event, close and end; publish rejects with the same one line', async () => {
     const d = fresh();
@@ -67,15 +81,7 @@ describe('connect() with a sessionFile', () => {
       c.publish('t', 'x', { qos: 1 }).catch((e) => { out.rejected = e.message; });
       c.on('end', () => setImmediate(() => console.log(JSON.stringify(out))));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b; });
-    child.stderr.on('data', (b: Buffer) => { stderr += b; });
-    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const { code, stdout, stderr } = await runUnprivileged(script);
     expect(code, stderr).toBe(0);
     const want = `cannot create the session directory "${path.join(locked, 'new')}": permission denied`;
     expect(JSON.parse(stdout)).toEqual({ error: want, code: 'EACCES', rejected: want });
@@ -102,15 +108,7 @@ describe('connect() with a sessionFile', () => {
       await c.end();
       setImmediate(() => console.log(JSON.stringify(out)));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b; });
-    child.stderr.on('data', (b: Buffer) => { stderr += b; });
-    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const { code, stdout, stderr } = await runUnprivileged(script);
     expect(code, stdout + stderr).toBe(0);
     const out = JSON.parse(stdout) as { events: string[]; rejected: string; again: string };
     const failed = new RegExp(`^cannot write the session file "${prefix.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\.[01]": permission denied$`);
