@@ -5,16 +5,7 @@
 import { DormouseClient } from '../../../modules/session/client.js';
 import { MemorySnapshotStore } from '../../../sim/memory-store.js';
 
-const hex = (b: Uint8Array): string => {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
-};
-const bytes = (h: string): Uint8Array => {
-  const b = new Uint8Array(h.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16);
-  return b;
-};
+import { bytes, hex } from './hex.js';
 
 export function coreCycle(): { writes: string[]; events: number[][]; restoredLive: number; snapshotBytes: number } {
   const writes: string[] = [];

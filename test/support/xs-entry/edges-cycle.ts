@@ -5,16 +5,7 @@
 // enhanced-authentication round and a 3.1.1 CONNACK to an MQTT 5 CONNECT.
 import { DormouseClient } from '../../../modules/session/client.js';
 
-const hex = (b: Uint8Array): string => {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
-  return s;
-};
-const bytes = (h: string): Uint8Array => {
-  const b = new Uint8Array(h.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16);
-  return b;
-};
+import { bytes, hex } from './hex.js';
 
 export function edgesCycle(): { writes: string[]; events: Array<Array<number | string>>; errors: string[] } {
   const writes: string[] = [];
