@@ -6,6 +6,9 @@
 // runs right after the I/O callbacks of the same loop turn: no added latency
 // for acks that arrive together.
 
+/** MQTT 5 sessions that outlive a connection need a Session Expiry Interval (the spec's default, 0, ends them at DISCONNECT). */
+export const SESSION_EXPIRY_S = 3600;
+
 export type PublishOne = (done: (err?: Error | null) => void) => void;
 
 export function drive(n: number, window: number, publishOne: PublishOne): Promise<void> {

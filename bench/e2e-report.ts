@@ -37,6 +37,12 @@ export interface Settings {
   publishWarm: number;
   backlogN: number[];
   backlogRounds: number;
+  liveN: number[];
+  liveRounds: number;
+  /** mosquitto ran with set_tcp_nodelay true (--broker-nodelay). */
+  brokerNodelay: boolean;
+  /** Protocol versions run: 4 (3.1.1), 5. */
+  versions: number[];
   memoryClients: number;
   memoryRuns: number;
 }
@@ -44,28 +50,55 @@ export interface Settings {
 const TITLES: Record<string, string> = {
   publish: '1. Publish throughput, one client',
   backlog: '2. Receiving a queued backlog',
-  memory: '3. Memory per connected idle client with one subscription',
-  wire: '4. Bytes on the wire per message',
+  live: '3. Receiving a live stream',
+  memory: '4. Memory per connected idle client with one subscription',
+  wire: '5. Bytes on the wire per message',
 };
+
+const versions = (s: Settings) =>
+  s.versions.map((v) => (v === 4 ? 'MQTT 3.1.1 (the v3.1.1 rows)' : 'MQTT 5.0 (the v5 rows)')).join(' and ') +
+  ' (`protocolVersion` ' + s.versions.join(' or ') + ' for both clients)';
+const CALLS =
+  'The .writes and .reads rows are the client process\'s write and read system calls per message over the same window ' +
+  '(Linux `/proc/self/io`: syscw, syscr), the .calls row the two together (the median of each run\'s sum): issue 14\'s ' +
+  '"system calls per message".';
+const nodelay = (s: Settings) => (s.brokerNodelay ? ' mosquitto ran with `set_tcp_nodelay true` (`--broker-nodelay`).' : '');
 
 const METHOD: Record<string, (s: Settings) => string> = {
   publish: (s) =>
-    `One client publishes a 16-byte payload to mosquitto over loopback; at most ${s.window} messages are unacknowledged ` +
+    `Over ${versions(s)}, one client publishes a 16-byte payload to mosquitto over loopback; at most ${s.window} messages are unacknowledged ` +
     `(the same driver loop for both clients; Dormouse also has \`capacities.inflight: ${s.window}\`). Each client runs in its own ` +
     `process, so its \`process.cpuUsage()\` is the client's CPU alone. ${s.publishN.map((n, q) => `QoS ${q}: ${n.toLocaleString('en-US')}`).join(', ')} ` +
     `messages per round after ${s.publishWarm.toLocaleString('en-US')} warm-up messages; QoS 0 ends with one QoS 1 message whose PUBACK ` +
-    `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians. The .writes and .reads rows are ` +
-    `the client process's write and read system calls per message over the same run (Linux \`/proc/self/io\`). "mosquitto busy" ` +
-    `in the notes is the broker's CPU time over the same measured window, as a share of one core (\`/proc/PID/sched\`).`,
+    `shows the broker has read everything before it. ${s.rounds} alternating rounds, medians. ${CALLS} "mosquitto busy" ` +
+    `in the notes is the broker's CPU time over the same measured window, as a share of one core (\`/proc/PID/sched\`).${nodelay(s)}`,
   backlog: (s) =>
-    `A persistent session (MQTT 3.1.1, clean session off) subscribes, disconnects, and ${s.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages are published to it ` +
+    `Over ${versions(s)}, a persistent session (clean session off; over 5.0 clean start off and a Session Expiry Interval ` +
+    `of 3,600 s, set by both clients) subscribes, disconnects, and ${s.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages are published to it ` +
     `(mosquitto \`max_queued_messages 100000\`, \`queue_qos0_messages true\`). The subscriber, in its own process, then connects; ` +
-    `the time and CPU from \`connect()\` to the last message are measured. Over 3.1.1 mosquitto 2.0.11 sends a queued QoS 2 backlog ` +
-    `almost whole before its first PUBREL (thousands of unreleased ids), so Dormouse gets \`capacities.incomingQos2\` of the backlog size ` +
-    `here (with its default, 16, the core holds messages back and reconnects each time PUBRELs free room: correct, but slow for a ` +
-    `backlog). Dormouse delivers a QoS 2 message on its PUBLISH (after storing its id), MQTT.js on its PUBREL, so ` +
+    `the time and CPU from \`connect()\` to the last message are measured (the filler publishes over 3.1.1 for both versions). ` +
+    `mosquitto 2.0.11 sends a queued QoS 2 backlog almost whole before its first PUBREL (thousands of unreleased ids), so Dormouse ` +
+    `gets \`capacities.incomingQos2\` of the backlog size plus 64 here, at every QoS and both versions (with its default, 16, the ` +
+    `core holds messages back and reconnects each time PUBRELs free room: correct, but slow for a backlog). Over 5.0 that size is ` +
+    `also the Receive Maximum Dormouse announces (at most 65,535); MQTT.js announces none, which the spec reads as 65,535, so ` +
+    `neither client asks mosquitto for a smaller window than the other. Dormouse delivers a QoS 2 message on its PUBLISH (after storing its id), MQTT.js on its PUBREL, so ` +
     `Dormouse's window ends only once every PUBREL has been answered: both windows hold the whole exchange. ` +
-    `${s.backlogRounds} alternating rounds, medians; .writes, .reads and mosquitto's busy share as in part 1.`,
+    `${s.backlogRounds} alternating rounds, medians; the system-call rows and mosquitto's busy share as in part 1.${nodelay(s)}`,
+  live: (s) =>
+    `Over ${versions(s)}, the measured client, in its own process, connects with a clean session and subscribes to a topic at ` +
+    `the QoS of the row; then a publisher in a third process (\`bench/e2e-stream.ts\`: a raw socket writer with its PUBLISH ` +
+    `bytes built once, the same for both libraries, so it costs the machine little and the same whichever client is measured) ` +
+    `streams ${s.liveN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages of 16 bytes to that topic at ` +
+    `that QoS as fast as mosquitto takes them: QoS 0 in 256-packet writes, QoS 1 and 2 with at most ${s.window} unacknowledged ` +
+    `(mosquitto's \`max_inflight_messages\`), every PUBREL of one read in one write. mosquitto in turn keeps at most 20 QoS 1/2 ` +
+    `messages in flight to the subscriber, so at QoS 1 and 2 the stream's pace is that window's round trip through the ` +
+    `subscriber. The window runs from the subscriber's first message to its last (QoS 2: Dormouse delivers at PUBLISH, so its ` +
+    `window ends when the last PUBREL is answered; MQTT.js delivers at PUBREL): rate, the client's CPU and its system calls ` +
+    `per message over messages 2 to N. Dormouse gets \`capacities.incomingQos2: ${s.window}\` (mosquitto's window; over 5.0 ` +
+    `its Receive Maximum), MQTT.js its defaults. "the publisher's own rate" in the notes is the publisher's messages over its ` +
+    `CONNACK to last ack at QoS 1 and 2, the median over all rounds: where it is close to the subscriber's rate, the two move ` +
+    `in step (one mosquitto thread serves both sockets, and reads one packet per readiness event of each). One warm-up round of 2,000 each, then ${s.liveRounds} alternating rounds, medians; the system-call rows and ` +
+    `mosquitto's busy share as in part 1.${nodelay(s)}`,
   memory: (s) =>
     `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +
     `A fresh process per library and profile; \`process.memoryUsage()\` after forced GCs, minus the same figures after the library ` +
@@ -81,7 +114,10 @@ const METHOD: Record<string, (s: Settings) => string> = {
     'subscribed to the topic so MQTT 5 acks carry plain success.',
 };
 
-/** Why a target is missed, as measured and profiled when the report was written. Keyed by bench name. */
+/**
+ * Why a target is missed, as measured and profiled when the report was written. Keyed by bench name without
+ * its protocol version (e2e.publish.qos1.rate stands for e2e.publish.v3.1.1.qos1.rate and e2e.publish.v5.qos1.rate).
+ */
 const MOSQUITTO_LOOP =
   'mosquitto 2.0 reads one packet per readiness event of a client socket (its loop calls packet__read once unless TLS ' +
   'has data pending) and answers each packet with its own write, so every packet a client sends costs the broker a ' +
@@ -105,7 +141,7 @@ const SYSCALLS_PER_MESSAGE =
   'buffers) and Dormouse one write per turn of the event loop (writes are staged and flushed from setImmediate), so ' +
   'Dormouse makes more, smaller calls because it waits less, not because it splits its I/O. Fewer calls would mean ' +
   'waiting on purpose: that is done where the broker sends without waiting for the client (QoS 0 bursts, and a queued ' +
-  'backlog mosquitto sends past its in-flight limit: see e2e.backlog.qos0.cpu and e2e.backlog.qos1.cpu). Where a ' +
+  'backlog mosquitto sends past its in-flight limit: see e2e.backlog.v3.1.1.qos0.cpu and e2e.backlog.v3.1.1.qos1.cpu). Where a ' +
   'round trip waits on the client (publishing at QoS 1 and 2: mosquitto keeps 20 messages in flight) it is not: ' +
   'holding our publishes until half the window\'s acks were back (Nagle\'s rule one level up, tried for issue 14) took ' +
   'a QoS 1 run from 0.25 to 0.05 writes per message and from about 62,000 to about 440 msg/s. mosquitto 2.0 leaves ' +
@@ -131,7 +167,7 @@ export const WHY_MISSED: Record<string, string> = {
     'of the main thread\'s busy time and the rest is Node\'s read dispatch, timers and GC (see "Where the time and the ' +
     'system calls go").',
   'e2e.backlog.qos1.cpu':
-    'The read path of e2e.backlog.qos0.cpu, plus the PUBACKs: Dormouse acknowledges a chunk of PUBLISHes in one write ' +
+    'The read path of e2e.backlog.v3.1.1.qos0.cpu, plus the PUBACKs: Dormouse acknowledges a chunk of PUBLISHes in one write ' +
     '(the .writes row) where MQTT.js writes each PUBACK alone. Its reads were the faster client\'s many small ones (0.12 ' +
     'per message, 133x MQTT.js\'s, before issue 14): mosquitto sends a queued backlog past its 20-message in-flight ' +
     'limit (MQTT.js reads 1,771 messages per 64 KiB read there), so once a read of 64 or more answered packets shows ' +
@@ -146,7 +182,7 @@ export const WHY_MISSED: Record<string, string> = {
     'Over MQTT 3.1.1 mosquitto 2.0.11 also sends a queued QoS 2 backlog almost whole before its first PUBREL (a raw client ' +
     'counted 4,580 unreleased ids for a 5,000-message backlog) and 3.1.1 has no Receive Maximum to stop it, so Dormouse\'s ' +
     'incoming QoS 2 table is sized to the backlog here (a hash set: constant time per id).',
-  'e2e.backlog.qos2.cpu': 'See e2e.backlog.qos2.rate: Dormouse\'s CPU per message is mostly its read and write calls (one of each per 2 to 4 messages since the reads of the drain coalesce: see e2e.backlog.qos1.cpu).',
+  'e2e.backlog.qos2.cpu': 'See e2e.backlog.v3.1.1.qos2.rate: Dormouse\'s CPU per message is mostly its read and write calls (one of each per 2 to 4 messages since the reads of the drain coalesce: see e2e.backlog.v3.1.1.qos1.cpu).',
   'e2e.memory.defaults.heap': 'See e2e.memory.small.heap.',
   'e2e.memory.defaults.heap+buffers':
     'The target is on the heap; this row adds the fixed buffers. The default capacities allocate 7.7 KB per client in one ' +
@@ -166,12 +202,17 @@ export const WHY_MISSED: Record<string, string> = {
 };
 
 /** Numbers as the report prints them: whole with separators from 100 up, else two decimals. */
-export const fmt = (x: number): string => (Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+export const fmt = (x: number): string =>
+  Math.abs(x) >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US')
+  // System calls per message are often below 0.01: two significant digits, not 0.00.
+  : Math.abs(x) < 0.1 ? x.toPrecision(2)
+  : x.toFixed(2);
 
 export function writeMarkdown(file: string, results: Result[], m: Machine, s: Settings): void {
   const out: string[] = [];
   out.push('# Dormouse vs MQTT.js, end to end', '');
-  out.push(`Generated by \`npm run bench:e2e${s.quick ? ' -- --quick' : ''} -- --markdown ${file}\` on ${m.date.slice(0, 10)} (${Math.round(s.seconds)} s).`, '');
+  const flags = [s.quick ? '--quick' : '', s.brokerNodelay ? '--broker-nodelay' : '', s.versions.length === 1 ? `--version ${s.versions[0]}` : ''].filter(Boolean).join(' ');
+  out.push(`Generated by \`npm run bench:e2e -- ${flags ? flags + ' ' : ''}--markdown ${file}\` on ${m.date.slice(0, 10)} (${Math.round(s.seconds)} s).`, '');
   out.push('| machine | |', '|---|---|');
   out.push(`| CPU | ${m.cpu}, ${m.cores} cores |`, `| memory | ${m.memory} |`, `| OS | ${m.os} |`, `| Node | ${m.node} |`);
   out.push(`| broker | ${m.mosquitto}, on 127.0.0.1, persistence off |`, `| peer | MQTT.js ${m.mqttjs} |`, `| date | ${m.date} |`, `| load average (1 min), start / end | ${m.load} |`, '');
@@ -183,7 +224,7 @@ export function writeMarkdown(file: string, results: Result[], m: Machine, s: Se
     '',
   );
   const missed: Result[] = [];
-  for (const part of ['publish', 'backlog', 'memory', 'wire']) {
+  for (const part of ['publish', 'backlog', 'live', 'memory', 'wire']) {
     const rows = results.filter((r) => r.part === part);
     if (rows.length === 0) continue;
     out.push(`## ${TITLES[part]}`, '', METHOD[part]!(s), '');
@@ -202,7 +243,7 @@ export function writeMarkdown(file: string, results: Result[], m: Machine, s: Se
   out.push('## Targets missed', '');
   if (missed.length === 0) out.push('None in this run.');
   for (const r of missed) {
-    const why = WHY_MISSED[r.bench] ?? (/\.(reads|writes)$/.test(r.bench) ? SYSCALLS_PER_MESSAGE : '');
+    const why = WHY_MISSED[r.bench.replace(/\.v(3\.1\.1|5)\./, '.')] ?? (/\.(reads|writes|calls)$/.test(r.bench) ? SYSCALLS_PER_MESSAGE : '');
     out.push(`- **${r.bench}** (${r.target!.text}): ${fmt(r.ours)} vs ${fmt(r.peer ?? 0)} ${r.unit}, ratio ${r.ratio?.toFixed(2) ?? '-'}. ${why}`);
   }
   out.push('', PROFILE, '');

@@ -1,9 +1,16 @@
-// End-to-end numbers against MQTT.js, same broker, same run (issue 6):
-//   node --import tsx bench/e2e.ts [--only publish|backlog|memory|wire] [--json] [--quick] [--markdown FILE]
+// End-to-end numbers against MQTT.js, same broker, same run (issues 6 and 14):
+//   node --import tsx bench/e2e.ts [--only publish|backlog|live|memory|wire] [--version 4|5]
+//                                  [--broker-nodelay] [--json] [--quick] [--markdown FILE]
 // - publish: one client, 16-byte payload, QoS 0/1/2, at most 20 unacknowledged
 //   (the same driver for both; Dormouse also gets capacities.inflight 20);
 //   msg/s and the client's own CPU per message (each client in its own process)
 // - backlog: a persistent subscriber receives N messages queued while it was offline
+// - live: a subscriber receives N messages while a raw-socket publisher in a
+//   third process streams them (bench/e2e-stream.ts, the same for both)
+// publish, backlog and live run over MQTT 3.1.1 and 5.0 (--version picks one);
+// each of their rows also counts the client's read and write system calls.
+// --broker-nodelay starts mosquitto with set_tcp_nodelay true (Nagle off on
+// its client sockets), to see what its Nagle does to the system-call rows.
 // - memory: 1,000 idle connected clients with one subscription each, per client
 // - wire: bytes of one reference message exchange (sensors/t1, "21.5"), 3.1.1 and 5
 // Against Debian mosquitto on 127.0.0.1, started here with a temp config.
@@ -19,11 +26,11 @@ import { findMosquitto, startMosquitto, type MosquittoHandle } from '../sim/brok
 import { FaultProxy } from '../sim/proxy.js';
 import { bundle } from './bundle.js';
 import { mosquittoPid as pidOf } from './proc-cpu.js';
-import { drive } from './e2e-driver.js';
-import type { Command, Lib, MemoryResult, Timing } from './e2e-worker.js';
+import { drive, SESSION_EXPIRY_S } from './e2e-driver.js';
+import type { Command, Lib, MemoryResult, Timing, Version } from './e2e-worker.js';
 import { fmt, writeMarkdown, type Machine, type Result } from './e2e-report.js';
 
-const PARTS = ['publish', 'backlog', 'memory', 'wire'] as const;
+const PARTS = ['publish', 'backlog', 'live', 'memory', 'wire'] as const;
 type Part = (typeof PARTS)[number];
 
 const argv = process.argv.slice(2);
@@ -40,13 +47,22 @@ if (only !== undefined && !PARTS.includes(only as Part)) {
   process.exit(2);
 }
 const selected = (p: Part) => only === undefined || only === p;
+const versionArg = arg('--version');
+if (versionArg !== undefined && !['4', '5', '3.1.1'].includes(versionArg)) {
+  console.error('--version takes 4 (MQTT 3.1.1) or 5');
+  process.exit(2);
+}
+const VERSIONS: Version[] = versionArg === undefined ? [4, 5] : versionArg === '5' ? [5] : [4];
+/** The version as row names and notes spell it. */
+const vname = (v: Version) => (v === 4 ? 'v3.1.1' : 'v5');
+const brokerNodelay = argv.includes('--broker-nodelay');
 
 const WINDOW = 20;
 /** Ours as plain JavaScript, as `npm run build` ships it (see bench/bundle.ts); built in main(). */
 let hostBundle: { url: string; dispose: () => void } | null = null;
 const SETTINGS = quick
-  ? { rounds: 3, publishN: [40_000, 10_000, 6_000], publishWarm: 2_000, backlogN: [20_000, 10_000, 5_000], backlogRounds: 3, memoryClients: 1000, memoryRuns: 1 }
-  : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, memoryClients: 1000, memoryRuns: 3 };
+  ? { rounds: 3, publishN: [30_000, 8_000, 4_000], publishWarm: 2_000, backlogN: [15_000, 8_000, 4_000], backlogRounds: 3, liveN: [30_000, 6_000, 3_000], liveRounds: 3, memoryClients: 1000, memoryRuns: 1 }
+  : { rounds: 7, publishN: [150_000, 40_000, 25_000], publishWarm: 5_000, backlogN: [50_000, 30_000, 10_000], backlogRounds: 5, liveN: [100_000, 30_000, 15_000], liveRounds: 5, memoryClients: 1000, memoryRuns: 3 };
 
 const results: Result[] = [];
 
@@ -64,22 +80,24 @@ function report(part: Part, bench: string, ours: number, peer: number | null, un
 }
 const say = (s: string) => { if (!json) console.log(s); };
 
-type Series = 'rate' | 'cpu' | 'writes' | 'reads' | 'brokerBusy';
+type Series = 'rate' | 'cpu' | 'writes' | 'reads' | 'calls' | 'brokerBusy';
 
 /** What alternating rounds measured, per library: one sample per run, medians out. */
 class Rounds {
   readonly #samples: Record<Series, Record<Lib, number[]>> = {
     rate: { ours: [], peer: [] }, cpu: { ours: [], peer: [] }, writes: { ours: [], peer: [] },
-    reads: { ours: [], peer: [] }, brokerBusy: { ours: [], peer: [] },
+    reads: { ours: [], peer: [] }, calls: { ours: [], peer: [] }, brokerBusy: { ours: [], peer: [] },
   };
 
-  /** One run of n messages. */
-  add(lib: Lib, n: number, t: Timing): void {
+  /** One run of t.count messages. */
+  add(lib: Lib, t: Timing): void {
     const s = this.#samples;
+    const n = t.count;
     s.rate[lib].push(n / (t.ms / 1000));
     s.cpu[lib].push(t.cpuUs / n);
     s.writes[lib].push(t.writeCalls / n);
     s.reads[lib].push(t.readCalls / n);
+    s.calls[lib].push((t.readCalls + t.writeCalls) / n);
     // mosquitto's share of one core over the measured window (sampled by the worker at its start and end).
     s.brokerBusy[lib].push(t.brokerCpuMs / t.ms);
   }
@@ -88,7 +106,7 @@ class Rounds {
     return median(this.#samples[series][lib]);
   }
 
-  /** The note both parts print on their rate rows. */
+  /** The note the parts print on their rate rows. */
   brokerNote(): string {
     return `mosquitto busy ${pct(this.median('brokerBusy', 'ours'))} of a core with ours, ${pct(this.median('brokerBusy', 'peer'))} with MQTT.js`;
   }
@@ -102,6 +120,9 @@ class Rounds {
     report(part, `${prefix}.writes`, wo, wp, 'write system calls/msg (client process)', target(wo, wp));
     const ro = this.median('reads', 'ours'), rp = this.median('reads', 'peer');
     report(part, `${prefix}.reads`, ro, rp, 'read system calls/msg (client process)', target(ro, rp));
+    // Issue 14's measure is the two together: the median of each run's sum, not the sum of the medians.
+    const co = this.median('calls', 'ours'), cp = this.median('calls', 'peer');
+    report(part, `${prefix}.calls`, co, cp, 'read + write system calls/msg (client process)', target(co, cp));
   }
 }
 
@@ -119,8 +140,8 @@ class Worker {
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #next = 1;
 
-  /** A worker for one library: it loads that library only, before its first command. */
-  constructor(lib: Lib) {
+  /** A worker for one library: it loads that library only, before its first command ('none': neither, for the live part's publisher). */
+  constructor(lib: Lib | 'none') {
     const path = fileURLToPath(new URL('./e2e-worker.ts', import.meta.url));
     const env = { ...process.env, DORMOUSE_E2E_PRELOAD: lib, DORMOUSE_E2E_BUNDLE: hostBundle!.url };
     this.#child = fork(path, [], { env, execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -159,7 +180,9 @@ class Worker {
 async function broker(): Promise<MosquittoHandle> {
   return startMosquitto({
     persistence: false,
-    extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true'],
+    // set_tcp_nodelay (mosquitto 2.0): TCP_NODELAY on every client socket; off by default, so Nagle holds
+    // a small write while an earlier one is unacknowledged at the TCP level.
+    extraConfig: ['max_queued_messages 100000', 'queue_qos0_messages true', ...(brokerNodelay ? ['set_tcp_nodelay true'] : [])],
   });
 }
 
@@ -167,31 +190,40 @@ const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/
 
 // ------------------------------------------------------------ 1. publish throughput
 
+/** Alternating rounds, ours first in even rounds and MQTT.js first in odd ones. */
+async function alternate(rounds: number, one: (lib: Lib) => Promise<Timing>): Promise<Rounds> {
+  const r = new Rounds();
+  for (let i = 0; i < rounds; i++) {
+    for (const lib of (i % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours']) as Lib[]) r.add(lib, await one(lib));
+  }
+  return r;
+}
+
+/** The rate, CPU and system-call rows of one scenario. */
+function reportRun(part: Part, prefix: string, rounds: Rounds, rateTarget: { text: string; times: number }, note: string): void {
+  const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
+  const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
+  report(part, `${prefix}.rate`, ro, rp, 'msg/s', { text: rateTarget.text, met: ro >= rateTarget.times * rp }, `${note}; ${rounds.brokerNote()}`);
+  report(part, `${prefix}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+  rounds.reportSyscalls(part, prefix);
+}
+
+const perRound = (n: number) => `${n.toLocaleString('en-US')} messages per round`;
+
 async function publishPart(): Promise<void> {
   say(`\n1. publish throughput: one client, 16-byte payload, at most ${WINDOW} unacknowledged, ${SETTINGS.rounds} rounds each, medians`);
   const mosq = await broker();
   const brokerPid = pidOf(mosq);
   const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
   try {
-    for (const qos of [0, 1, 2] as const) {
-      const n = SETTINGS.publishN[qos]!;
-      const rounds = new Rounds();
-      for (let r = 0; r < SETTINGS.rounds; r++) {
-        const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
-        for (const lib of order) {
-          const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16, brokerPid });
-          rounds.add(lib, n, t);
-        }
+    for (const version of VERSIONS) {
+      for (const qos of [0, 1, 2] as const) {
+        const n = SETTINGS.publishN[qos]!;
+        const rounds = await alternate(SETTINGS.rounds, (lib) =>
+          workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, version, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16, brokerPid }));
+        reportRun('publish', `e2e.publish.${vname(version)}.qos${qos}`, rounds,
+          qos === 0 ? { text: 'not below MQTT.js', times: 1 } : { text: 'at least 2x MQTT.js', times: 2 }, perRound(n));
       }
-      const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
-      const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
-      const need = qos === 0 ? 1 : 2;
-      report('publish', `e2e.publish.qos${qos}.rate`, ro, rp, 'msg/s', {
-        text: qos === 0 ? 'not below MQTT.js' : 'at least 2x MQTT.js',
-        met: ro >= need * rp,
-      }, `${n.toLocaleString('en-US')} messages per round; ${rounds.brokerNote()}`);
-      report('publish', `e2e.publish.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
-      rounds.reportSyscalls('publish', `e2e.publish.qos${qos}`);
     }
   } finally {
     workers.ours.close();
@@ -203,13 +235,14 @@ async function publishPart(): Promise<void> {
 // ------------------------------------------------------------ 2. receive a queued backlog
 
 /** Creates the persistent session with one subscription, then leaves. */
-async function persistentSubscription(url: string, clientId: string, topic: string, qos: 0 | 1 | 2): Promise<void> {
-  const c = connect(url, { clientId, clean: false, reconnectPeriod: 0 });
+async function persistentSubscription(url: string, version: Version, clientId: string, topic: string, qos: 0 | 1 | 2): Promise<void> {
+  // MQTT 5: a Session Expiry Interval, so the session outlives the connection (as the drain's connections ask too).
+  const c = connect(url, { clientId, clean: false, protocolVersion: version, reconnectPeriod: 0, ...(version === 5 ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}) });
   await c.subscribe(topic, { qos });
   await c.end();
 }
 
-/** Publishes n messages to topic at qos as fast as the broker takes them (in this process). */
+/** Publishes n messages to topic at qos as fast as the broker takes them (in this process, over 3.1.1 for both versions' sessions). */
 async function fill(url: string, topic: string, qos: 0 | 1 | 2, n: number): Promise<void> {
   // mosquitto takes at most max_inflight_messages (20) incoming QoS 2 flows
   // at a time; with more outstanding, messages went missing from the queue.
@@ -230,30 +263,23 @@ async function backlogPart(): Promise<void> {
   const brokerPid = pidOf(mosq);
   const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
   try {
-    for (const qos of [0, 1, 2] as const) {
-      const n = SETTINGS.backlogN[qos]!;
-      const ids: Record<Lib, string> = { ours: `backlog-ours-q${qos}`, peer: `backlog-peer-q${qos}` };
-      const topic = (lib: Lib) => `backlog/${lib}/q${qos}`;
-      for (const lib of ['ours', 'peer'] as const) {
-        await persistentSubscription(mosq.url, ids[lib], topic(lib), qos);
-        // Warm-up round (not measured): JIT, the library's code paths.
-        await fill(mosq.url, topic(lib), qos, 2000);
-        await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n: 2000, brokerPid });
-      }
-      const rounds = new Rounds();
-      for (let r = 0; r < SETTINGS.backlogRounds; r++) {
-        const order: Lib[] = r % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
-        for (const lib of order) {
-          await fill(mosq.url, topic(lib), qos, n);
-          const t = await workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, clientId: ids[lib], n, brokerPid });
-          rounds.add(lib, n, t);
+    for (const version of VERSIONS) {
+      for (const qos of [0, 1, 2] as const) {
+        const n = SETTINGS.backlogN[qos]!;
+        const ids: Record<Lib, string> = { ours: `backlog-ours-${vname(version)}-q${qos}`, peer: `backlog-peer-${vname(version)}-q${qos}` };
+        const topic = (lib: Lib) => `backlog/${lib}/${vname(version)}/q${qos}`;
+        const drain = async (lib: Lib, count: number) => {
+          await fill(mosq.url, topic(lib), qos, count);
+          return workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, version, clientId: ids[lib], n: count, brokerPid });
+        };
+        for (const lib of ['ours', 'peer'] as const) {
+          await persistentSubscription(mosq.url, version, ids[lib], topic(lib), qos);
+          await drain(lib, 2000); // warm-up round (not measured): JIT, the library's code paths
         }
+        const rounds = await alternate(SETTINGS.backlogRounds, (lib) => drain(lib, n));
+        reportRun('backlog', `e2e.backlog.${vname(version)}.qos${qos}`, rounds,
+          qos === 0 ? { text: 'not below MQTT.js', times: 1 } : { text: 'at least 1.5x MQTT.js', times: 1.5 }, perRound(n));
       }
-      const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
-      const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
-      report('backlog', `e2e.backlog.qos${qos}.rate`, ro, rp, 'msg/s', qos === 0 ? { text: 'not below MQTT.js', met: ro >= rp } : { text: 'at least 1.5x MQTT.js', met: ro >= 1.5 * rp }, `${n.toLocaleString('en-US')} messages per round; ${rounds.brokerNote()}`);
-      report('backlog', `e2e.backlog.qos${qos}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
-      rounds.reportSyscalls('backlog', `e2e.backlog.qos${qos}`);
     }
   } finally {
     workers.ours.close();
@@ -262,11 +288,54 @@ async function backlogPart(): Promise<void> {
   }
 }
 
-// ------------------------------------------------------------ 3. memory per idle client
+// ------------------------------------------------------------ 3. receive a live stream
+
+async function livePart(): Promise<void> {
+  say(`\n3. receive a live stream: ${SETTINGS.liveN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages from a raw publisher in another process (at most ${WINDOW} unacknowledged), ${SETTINGS.liveRounds} rounds each, medians`);
+  const mosq = await broker();
+  const brokerPid = pidOf(mosq);
+  const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
+  const publisher = new Worker('none');
+  let streams = 0;
+  /** The publisher's own rates (CONNACK to its last ack), to show whether it or the subscriber set the pace. */
+  let publisherRates: number[] = [];
+  try {
+    for (const version of VERSIONS) {
+      for (const qos of [0, 1, 2] as const) {
+        const n = SETTINGS.liveN[qos]!;
+        const once = async (lib: Lib, count: number) => {
+          const topic = `live/${lib}/${vname(version)}/q${qos}`;
+          // mosquitto keeps at most max_inflight_messages (20) QoS 1/2 messages in flight to a subscriber;
+          // ours holds as many incoming QoS 2 ids, so over 5.0 it announces that Receive Maximum.
+          await workers[lib].run({ cmd: 'liveSubscribe', lib, url: mosq.url, version, qos, topic, n: count, incomingQos2: WINDOW, brokerPid });
+          const [t, ms] = await Promise.all([
+            workers[lib].run<Timing>({ cmd: 'liveResult' }),
+            publisher.run<number>({ cmd: 'stream', port: mosq.port, version, qos, topic, n: count, payloadBytes: 16, window: WINDOW, clientId: `live-publisher-${++streams}` }),
+          ]);
+          publisherRates.push(count / (ms / 1000));
+          return t;
+        };
+        for (const lib of ['ours', 'peer'] as const) await once(lib, 2000); // warm-up round, not measured
+        publisherRates = [];
+        const rounds = await alternate(SETTINGS.liveRounds, (lib) => once(lib, n));
+        reportRun('live', `e2e.live.${vname(version)}.qos${qos}`, rounds, { text: 'not below MQTT.js', times: 1 },
+          // At QoS 0 the publisher's rate is only how fast its socket took the bytes.
+          `${perRound(n)}, first to last${qos > 0 ? `; the publisher's own rate ${fmt(median(publisherRates))} msg/s` : ''}`);
+      }
+    }
+  } finally {
+    workers.ours.close();
+    workers.peer.close();
+    publisher.close();
+    await mosq.dispose();
+  }
+}
+
+// ------------------------------------------------------------ 4. memory per idle client
 
 async function memoryPart(): Promise<void> {
   const count = SETTINGS.memoryClients;
-  say(`\n3. memory per connected idle client with one subscription (${count} clients in one process, after gc, minus a baseline)`);
+  say(`\n4. memory per connected idle client with one subscription (${count} clients in one process, after gc, minus a baseline)`);
   const mosq = await broker();
   try {
     const once = async (lib: Lib, profile: 'defaults' | 'small'): Promise<MemoryResult> => {
@@ -306,7 +375,7 @@ async function memoryPart(): Promise<void> {
   }
 }
 
-// ------------------------------------------------------------ 4. bytes on the wire
+// ------------------------------------------------------------ 5. bytes on the wire
 
 interface Exchange {
   bytes: number;
@@ -315,7 +384,7 @@ interface Exchange {
 }
 
 async function wirePart(): Promise<void> {
-  say('\n4. bytes on the wire for one message (topic sensors/t1, payload "21.5"), through a counting proxy to mosquitto');
+  say('\n5. bytes on the wire for one message (topic sensors/t1, payload "21.5"), through a counting proxy to mosquitto');
   const mosq = await broker();
   // A subscriber on the topic, so MQTT 5 acks carry success (with no one
   // subscribed mosquitto answers QoS 1/2 with reason 0x10 and one more byte).
@@ -398,10 +467,11 @@ async function main(): Promise<void> {
   const m = machine();
   const started = Date.now();
   hostBundle = await bundle('hosts/node/client.ts');
-  say(`bench:e2e${quick ? ' --quick' : ''}: Dormouse vs MQTT.js ${m.mqttjs}, ${m.mosquitto} on 127.0.0.1; ${m.cpu}, ${m.cores} cores, Node ${m.node}`);
+  say(`bench:e2e${quick ? ' --quick' : ''}${brokerNodelay ? ' --broker-nodelay' : ''}: Dormouse vs MQTT.js ${m.mqttjs}, ${m.mosquitto} on 127.0.0.1${brokerNodelay ? ' (set_tcp_nodelay true)' : ''}, MQTT ${VERSIONS.map((v) => (v === 4 ? '3.1.1' : '5.0')).join(' and ')}; ${m.cpu}, ${m.cores} cores, Node ${m.node}, load ${m.load}`);
   try {
     if (selected('publish')) await publishPart();
     if (selected('backlog')) await backlogPart();
+    if (selected('live')) await livePart();
     if (selected('memory')) await memoryPart();
     if (selected('wire')) await wirePart();
   } finally {
@@ -411,7 +481,7 @@ async function main(): Promise<void> {
   m.load += ` / ${os.loadavg()[0]!.toFixed(1)}`;
   say(`\ndone in ${seconds.toFixed(0)} s`);
   if (markdown) {
-    writeMarkdown(markdown, results, m, { quick, seconds, window: WINDOW, ...SETTINGS });
+    writeMarkdown(markdown, results, m, { quick, seconds, window: WINDOW, brokerNodelay, versions: VERSIONS, ...SETTINGS });
     say(`wrote ${markdown}`);
   }
 }
