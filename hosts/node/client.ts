@@ -761,10 +761,10 @@ export class NodeClient extends EventEmitter {
       c.#schedule();
     }
 
-    onData(chunk: Uint8Array, t: Transport): ReadWait {
+    onData(chunk: Uint8Array, t: Transport, length: number = chunk.length): ReadWait {
       const c = this.client;
       if (c.#transport !== t) return ReadWait.None;
-      c.#trace?.('receive', chunk);
+      c.#trace?.('receive', length === chunk.length ? chunk : chunk.subarray(0, length));
       const m = c.core.metrics;
       const s = c.core.session;
       const before = m[Metric.Received];
@@ -772,7 +772,7 @@ export class NodeClient extends EventEmitter {
       this.wrote = false;
       holdWrites();
       try {
-        c.core.receive(chunk, c.#now());
+        c.core.receive(chunk, c.#now(), length);
       } catch (e) {
         c.#storeFailed(e);
         return ReadWait.None;

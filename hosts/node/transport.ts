@@ -16,11 +16,13 @@ export interface TransportHandlers {
   /** The connection (and TLS handshake / WebSocket upgrade) is complete. */
   onOpen(t: Transport): void;
   /**
-   * Bytes arrived. The view is valid only during the call (TCP reads into one buffer, reused).
+   * Bytes arrived: chunk[0 .. length), or the whole chunk when length is
+   * undefined. Valid only during the call (TCP reads into one buffer, reused,
+   * and hands it over whole with the length read: no view per read).
    * Not ReadWait.None: this was a burst after which the broker waits for
    * nothing of ours (see nextReadMayWait); the next read may wait a moment so that it finds more.
    */
-  onData(chunk: Uint8Array, t: Transport): ReadWait | void;
+  onData(chunk: Uint8Array, t: Transport, length?: number): ReadWait | void;
   /**
    * Called exactly once per openTransport() call, including after a local
    * close()/destroy() (err undefined then) and after a failed connect.
@@ -365,7 +367,8 @@ class SocketTransport implements Transport {
     const t = this[OWNER];
     const waited = t.#waitedLast;
     t.#waitedLast = false;
-    const wait = t.#done ? ReadWait.None : t.#h.onData(buf.subarray(0, n), t);
+    // The read buffer and the length read: no view per read.
+    const wait = t.#done ? ReadWait.None : t.#h.onData(buf, t, n);
     if (!wait) {
       t.#waitMs = READ_COALESCE_MS;
       return true;

@@ -237,6 +237,8 @@ export class PacketDecoder {
   #need = 0; // total length of the packet in #buf, 0 while its header is incomplete
   #bodyOffset = 0; // length of the fixed header found by #header()
   #chunk: Uint8Array = EMPTY;
+  /** Where the current chunk's input ends (its length unless feed() was told fewer bytes). */
+  #end = 0;
   #pos = 0;
   // Made on first use: an idle client (a subscriber that waits) never pays for them.
   #publish: DecodedPublish | null = null;
@@ -271,25 +273,29 @@ export class PacketDecoder {
 
   /** Bytes of the current chunk not yet consumed plus any incomplete packet held. */
   get pending(): number {
-    return this.#chunk.length - this.#pos + (this.#large === Large.None ? this.#bufLen : this.#headHave);
+    return this.#end - this.#pos + (this.#large === Large.None ? this.#bufLen : this.#headHave);
   }
 
   /**
    * Hands the decoder a chunk. The previous chunk must be fully consumed
    * (next() returned DECODE_NEED_DATA). The decoder reads the chunk in place
-   * until then: do not modify it.
+   * until then: do not modify it. `length`: the input is chunk[0 .. length)
+   * (a host reading into one reused buffer hands it over without a view per read).
    */
-  feed(chunk: Uint8Array): void {
-    if (this.#pos < this.#chunk.length && this.error === null) {
+  feed(chunk: Uint8Array, length: number = chunk.length): void {
+    if (this.#pos < this.#end && this.error === null) {
       throw new Error('PacketDecoder.feed: call next() until it returns DECODE_NEED_DATA before feeding more');
     }
+    if (!(length >= 0 && length <= chunk.length)) throw new RangeError(`PacketDecoder.feed: length ${length} is outside the chunk (${chunk.length} bytes)`);
     this.#chunk = chunk;
+    this.#end = length;
     this.#pos = 0;
   }
 
   /** Forgets all input and any error (for a new connection). */
   reset(): void {
     this.#chunk = EMPTY;
+    this.#end = 0;
     this.#pos = 0;
     this.#bufLen = 0;
     this.#need = 0;
@@ -312,7 +318,7 @@ export class PacketDecoder {
     this.packet = null;
     const chunk = this.#chunk;
     let pos = this.#pos;
-    const end = chunk.length;
+    const end = this.#end;
     if (this.#bufLen > 0) {
       if (this.#large !== Large.None) return this.#nextLarge();
       const buf = this.#buf;
@@ -390,6 +396,7 @@ export class PacketDecoder {
    */
   #consumed(): number {
     this.#chunk = EMPTY;
+    this.#end = 0;
     this.#pos = 0;
     this.#b = EMPTY;
     if (this.#publish !== null) this.#publish.bytes = EMPTY;
@@ -400,7 +407,7 @@ export class PacketDecoder {
   #nextLarge(): number {
     const chunk = this.#chunk;
     let pos = this.#pos;
-    const end = chunk.length;
+    const end = this.#end;
     if (this.#large === Large.Done) {
       this.#publish!._total = -1;
       this.#large = Large.None;

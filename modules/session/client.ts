@@ -552,12 +552,12 @@ export class DormouseClient {
     return (this.#flags & Flag.Backed) !== 0;
   }
 
-  /** Bytes from the transport. */
-  receive(chunk: Uint8Array, now: number): void {
+  /** Bytes from the transport: chunk[0 .. length), by default the whole chunk; read in place during this call. */
+  receive(chunk: Uint8Array, now: number, length: number = chunk.length): void {
     this.#callNow = now;
     if (this.state < ConnState.Connecting) return;
     const d = this.#decoder;
-    d.feed(chunk);
+    d.feed(chunk, length);
     for (;;) {
       const r = d.next();
       if (r === DECODE_PACKET) {

@@ -103,6 +103,34 @@ describe('PacketDecoder streaming', () => {
     expect(() => d.feed(fromHex('c000'))).toThrow(/DECODE_NEED_DATA/);
   });
 
+  it('feed(chunk, length) reads chunk[0 .. length) only: a reused read buffer with stale bytes after the read', () => {
+    const d = new PacketDecoder({ version: V4 });
+    const readBuffer = new Uint8Array(256).fill(0x30); // stale bytes that would parse as PUBLISH headers
+    const a = publishBytes(V4, 'r/1', 'one');
+    const b = publishBytes(V4, 'r/2', 'two');
+    // A read of the first packet and half of the second; then the rest of it, read into the same buffer.
+    const cut = 5;
+    readBuffer.set(a, 0);
+    readBuffer.set(b.subarray(0, cut), a.length);
+    d.feed(readBuffer, a.length + cut);
+    const got: string[] = [];
+    let r: number;
+    while ((r = d.next()) === DECODE_PACKET) got.push(`${(d.packet as DecodedPublish).topic}=${Buffer.from((d.packet as DecodedPublish).payload)}`);
+    expect(r).toBe(DECODE_NEED_DATA);
+    expect(d.pending).toBe(cut);
+    readBuffer.fill(0x30);
+    readBuffer.set(b.subarray(cut), 0);
+    d.feed(readBuffer, b.length - cut);
+    while ((r = d.next()) === DECODE_PACKET) got.push(`${(d.packet as DecodedPublish).topic}=${Buffer.from((d.packet as DecodedPublish).payload)}`);
+    expect(r).toBe(DECODE_NEED_DATA);
+    expect(got).toEqual(['r/1=one', 'r/2=two']);
+    expect(d.pending).toBe(0);
+    expect(() => d.feed(readBuffer, 257)).toThrow(RangeError);
+    expect(() => d.feed(readBuffer, -1)).toThrow(RangeError);
+    d.feed(readBuffer, 0);
+    expect(d.next()).toBe(DECODE_NEED_DATA);
+  });
+
   it('MQTT 5 PUBLISH properties are allocated only when present', () => {
     const buf = new Uint8Array(64);
     const n = encodePublish(buf, 0, V5, 't', bytes('1'), 0, false, false, 0, { contentType: 'x' });

@@ -33,8 +33,8 @@ function connect(url: string, opts: TransportOptions = {}, extra: { onDrain?: ()
   const waiters: Array<{ n: number; r: (d: number[]) => void }> = [];
   const t = openTransport(url, opts, {
     onOpen() { opened = true; resolveOpen(); },
-    onData(chunk) {
-      data.push(...chunk);
+    onData(chunk, _t, length = chunk.length) {
+      data.push(...chunk.subarray(0, length));
       for (const w of waiters.splice(0)) {
         if (data.length >= w.n) w.r(data.slice(0, w.n)); else waiters.push(w);
       }
