@@ -17,6 +17,9 @@ import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
 import { topicOf } from './topic-cache.js';
+import { MessageView } from './message-view.js';
+
+export { MessageView } from './message-view.js';
 
 export interface ConnectOptions extends TransportOptions {
   /** As MQTT.js. A persistent session (clean: false) needs a fixed one. */
@@ -268,6 +271,8 @@ class PendingAck implements Accepted {
  * 'reconnect', 'offline', 'close', 'end', 'error', and Dormouse's own
  * 'drop' ({token, reason, text}), 'sessionLost', 'sleepReady', 'downgrade',
  * 'messagePiece' (topic, piece, offset, total, packet; see largeMessages),
+ * 'messageView' (view: a MessageView over the receive buffer, valid only
+ * during the call: no copy and nothing allocated per message),
  * 'restored' ({inflight, queued}), 'sessionDamaged' ({keptAs}: where the
  * unreadable session's files were moved; a fresh session starts), 'tlsSession' (see
  * ConnectOptions.wantTlsSession), and 'takeover'
@@ -306,6 +311,8 @@ export class NodeClient extends EventEmitter {
   #reauth: Waiter | null = null;
   /** largeMessages 'pieces' (else 'assemble' or 'refuse'). */
   #pieces = false;
+  /** The one view 'messageView' listeners get, made on the first message they are called for. */
+  #messageView: MessageView | null = null;
   #maxMessageBytes = 16 * 1024 * 1024;
   /** The large message being assembled ('assemble'), null between them. */
   #assembly: Buffer | null = null;
@@ -867,16 +874,22 @@ export class NodeClient extends EventEmitter {
   }
 
   #message(p: PublishPacket): void {
+    const events = (this as unknown as { _events: Record<string, unknown> })._events;
+    const topic = p instanceof DecodedPublish ? topicOf(p) : p.topic;
+    if (events.messageView !== undefined) {
+      if (p instanceof DecodedPublish) this.#view(events.messageView, topic, p, p.bytes, p.payloadStart, p.payloadEnd);
+      else this.#view(events.messageView, topic, p, p.payload, 0, p.payload.length);
+    }
+    const listener = events.message;
+    if (listener === undefined) return;
     // The core's packet is valid only during this call: copy what leaves it.
     const payload = copyPayload(p);
-    const topic = p instanceof DecodedPublish ? topicOf(p) : p.topic;
     // EventEmitter's emit() gathers its arguments into an array, and the
     // packet object is made whether a listener reads it or not: with one
     // listener, it is called as emit() would call it, and the packet is made
     // only for a listener that may read it (declared with 3 or more
     // parameters, or none: rest parameters, `arguments`). So a listener
     // written (topic, payload) costs the payload Buffer and nothing else.
-    const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
     if (typeof listener === 'function') {
       const n = (listener as (...a: unknown[]) => void).length;
       if (n === 1 || n === 2) (listener as (t: string, m: Buffer) => void).call(this, topic, payload);
@@ -884,6 +897,23 @@ export class NodeClient extends EventEmitter {
       return;
     }
     this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+  }
+
+  /**
+   * 'messageView': the client's one MessageView, filled with the message's
+   * ranges for the listeners' calls and emptied after them. Called directly,
+   * not through emit() (whose argument array would be an object per message);
+   * several listeners are called from a copy of the list, as emit() does.
+   */
+  #view(listeners: unknown, topic: string, p: PublishPacket, bytes: Uint8Array, start: number, end: number): void {
+    const v = (this.#messageView ??= new MessageView());
+    v.set(topic, p.qos, p.retain, p.dup, p.properties, bytes, start, end);
+    try {
+      if (typeof listeners === 'function') (listeners as (v: MessageView) => void).call(this, v);
+      else for (const l of [...(listeners as Array<(v: MessageView) => void>)]) l.call(this, v);
+    } finally {
+      v.clear();
+    }
   }
 
   #piece(p: DecodedPublish, offset: number, total: number): boolean {
@@ -915,6 +945,8 @@ export class NodeClient extends EventEmitter {
     whole.set(p.bytes.subarray(p.payloadStart, p.payloadEnd), offset);
     if (offset + n === total) {
       this.#assembly = null;
+      const views = (this as unknown as { _events: Record<string, unknown> })._events.messageView;
+      if (views !== undefined) this.#view(views, topic, p, whole, 0, total);
       this.emit('message', topic, whole, { topic, payload: whole, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
     }
     return true;
