@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       await drive(n, 20, (done) => void f.publish(topic, payload, { qos }, done));
       await (await f.publish(topic + '/sentinel', payload, { qos: 1 })).acknowledged;
       await f.end();
-      command = { cmd: 'drain', lib, url: mosq.url, version: 4, clientId, n, brokerPid };
+      command = { cmd: 'drain', lib, url: mosq.url, version: 4, clientId, n, incomingQos2: Math.min(65535, n + 64), brokerPid };
     } else {
       command = { cmd: 'publish', lib, url: mosq.url, version: 4, qos, n, warm: 5000, window: 20, payloadBytes: 16, brokerPid };
     }

@@ -34,6 +34,8 @@ export interface DrainCommand {
   version: Version;
   clientId: string;
   n: number;
+  /** Dormouse's capacities.incomingQos2; over 5.0 below 65,535 it is also the Receive Maximum it announces. */
+  incomingQos2: number;
   brokerPid: number | null;
 }
 
@@ -260,12 +262,9 @@ async function drainRun(c: DrainCommand): Promise<Timing> {
   const onMessage = () => { if (++received === c.n) finish(); };
   let rx: Receiver | null = null;
   const t = await measure(c.n, async () => {
-    // mosquitto 2.0.11 sends a queued QoS 2 backlog almost whole before its
-    // first PUBREL (over 3.1.1 it does not learn our Receive Maximum; over 5.0
-    // it goes past it): the incoming QoS 2 table must hold the backlog. Over
-    // 5.0 that is also the Receive Maximum ours announces (MQTT.js announces
-    // none: the spec's default, 65535).
-    rx = await openReceiver(c.lib, c.url, c.version, c.clientId, false, Math.min(65535, c.n + 64), onMessage);
+    // The orchestrator sizes the incoming QoS 2 table to hold the backlog
+    // (see bench/e2e.ts, backlogIncomingQos2).
+    rx = await openReceiver(c.lib, c.url, c.version, c.clientId, false, c.incomingQos2, onMessage);
     try {
       await all;
       await whenReleased(rx.released);
