@@ -63,7 +63,7 @@ const versions = (s: Settings) =>
 const CALLS =
   'The .writes and .reads rows are the client process\'s write and read system calls per message over the same window ' +
   '(Linux `/proc/self/io`: syscw, syscr), the .calls row the two together (the median of each run\'s sum): issue 14\'s ' +
-  '"system calls per message".';
+  '"system calls per message"; its note gives the least and the greatest run of each client.';
 const nodelay = (s: Settings) => (s.brokerNodelay ? ' mosquitto ran with `set_tcp_nodelay true` (`--broker-nodelay`).' : '');
 
 const METHOD: Record<string, (s: Settings) => string> = {
@@ -104,7 +104,9 @@ const METHOD: Record<string, (s: Settings) => string> = {
     `per message over messages 2 to N. Dormouse gets \`capacities.incomingQos2: ${s.window}\` (mosquitto's window; over 5.0 ` +
     `its Receive Maximum), MQTT.js its defaults. "the publisher's own rate" in the notes is the publisher's messages over its ` +
     `CONNACK to last ack at QoS 1 and 2, the median over all rounds: where it is close to the subscriber's rate, the two move ` +
-    `in step (one mosquitto thread serves both sockets, and reads one packet per readiness event of each). One warm-up round of 2,000 each, then ${s.liveRounds} alternating rounds, medians; the system-call rows and ` +
+    `in step (one mosquitto thread serves both sockets, and reads one packet per readiness event of each). Dormouse's system calls ` +
+    `per message at QoS 1 have varied between the rounds of one run by up to tenfold (0.043 to 0.48 in one quick run), far ` +
+    `more than MQTT.js's: the .calls note gives each run's range. One warm-up round of 2,000 each, then ${s.liveRounds} alternating rounds, medians; the system-call rows and ` +
     `mosquitto's busy share as in part 1.${nodelay(s)}`,
   memory: (s) =>
     `${s.memoryClients.toLocaleString('en-US')} clients in one process, each connected to mosquitto with one QoS 1 subscription, idle. ` +

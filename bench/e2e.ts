@@ -123,6 +123,12 @@ class Rounds {
     return median(this.#samples[series][lib]);
   }
 
+  /** The least and the greatest sample, as the notes print them. */
+  range(series: Series, lib: Lib): string {
+    const xs = this.#samples[series][lib];
+    return `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
+  }
+
   /** The note the parts print on their rate rows. */
   brokerNote(): string {
     return `mosquitto busy ${pct(this.median('brokerBusy', 'ours'))} of a core with ours, ${pct(this.median('brokerBusy', 'peer'))} with MQTT.js`;
@@ -139,7 +145,8 @@ class Rounds {
     report(part, `${prefix}.reads`, ro, rp, 'read system calls/msg (client process)', target(ro, rp));
     // Issue 14's measure is the two together: the median of each run's sum, not the sum of the medians.
     const co = this.median('calls', 'ours'), cp = this.median('calls', 'peer');
-    report(part, `${prefix}.calls`, co, cp, 'read + write system calls/msg (client process)', target(co, cp));
+    report(part, `${prefix}.calls`, co, cp, 'read + write system calls/msg (client process)', target(co, cp),
+      `over the rounds ours ${this.range('calls', 'ours')}, MQTT.js ${this.range('calls', 'peer')}`);
   }
 }
 
