@@ -67,6 +67,17 @@ export interface StreamCommand extends StreamOptions {
   cmd: 'stream';
 }
 
+/**
+ * The publish part's floor: the same raw-socket publisher (no MQTT library,
+ * PUBLISH bytes built once, every read answered at once in one write) run as
+ * the measured client: `warm` messages, then `n` measured.
+ */
+export interface FloorCommand extends StreamOptions {
+  cmd: 'floor';
+  warm: number;
+  brokerPid: number | null;
+}
+
 export interface MemoryCommand {
   cmd: 'memory';
   lib: Lib;
@@ -76,7 +87,7 @@ export interface MemoryCommand {
   profile: 'defaults' | 'small';
 }
 
-export type Command = PublishCommand | DrainCommand | LiveSubscribeCommand | LiveResultCommand | StreamCommand | MemoryCommand;
+export type Command = PublishCommand | DrainCommand | LiveSubscribeCommand | LiveResultCommand | StreamCommand | FloorCommand | MemoryCommand;
 
 /** Wall time and this process's CPU time (user + system) for one measured run. */
 export interface Timing {
@@ -198,6 +209,11 @@ async function measure(count: number, run: () => Promise<unknown>, brokerPid: nu
   const stop = startWindow(brokerPid);
   await run();
   return stop(count);
+}
+
+async function floorRun(c: FloorCommand): Promise<Timing> {
+  await stream({ ...c, n: c.warm, clientId: `${c.clientId}-warm` });
+  return measure(c.n, () => stream(c), c.brokerPid);
 }
 
 async function publishRun(c: PublishCommand): Promise<Timing> {
@@ -383,6 +399,7 @@ function run(c: Command): Promise<unknown> {
     case 'liveSubscribe': return liveSubscribe(c);
     case 'liveResult': return liveResult();
     case 'stream': return stream(c);
+    case 'floor': return floorRun(c);
     case 'memory': return memoryRun(c);
   }
 }

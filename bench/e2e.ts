@@ -224,34 +224,54 @@ async function alternate(rounds: number, one: (lib: Lib) => Promise<Timing>): Pr
 }
 
 /** The rate, CPU and system-call rows of one scenario. */
-function reportRun(part: Part, prefix: string, rounds: Rounds, rateTarget: { text: string; times: number }, note: string): void {
+function reportRun(part: Part, prefix: string, rounds: Rounds, rateTarget: { text: string; times: number }, note: string, cpuNote?: string): void {
   const ro = rounds.median('rate', 'ours'), rp = rounds.median('rate', 'peer');
   const co = rounds.median('cpu', 'ours'), cp = rounds.median('cpu', 'peer');
   report(part, `${prefix}.rate`, ro, rp, 'msg/s', { text: rateTarget.text, met: ro >= rateTarget.times * rp }, `${note}; ${rounds.brokerNote()}`);
-  report(part, `${prefix}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp });
+  report(part, `${prefix}.cpu`, co, cp, 'µs client CPU/msg', { text: 'at most 1/3 of MQTT.js', met: co * 3 <= cp }, cpuNote);
   rounds.reportSyscalls(part, prefix);
 }
 
 const perRound = (n: number) => `${n.toLocaleString('en-US')} messages per round`;
+
+/** The publish floor's medians, as the note on a .cpu row. */
+function floorNote(floor: Timing[]): string {
+  const m = (f: (t: Timing) => number) => median(floor.map(f));
+  return `floor, a raw-socket client answering each read at once (bench/e2e-stream.ts, no MQTT library): ${fmt(m((t) => t.cpuUs / t.count))} µs CPU/msg, ` +
+    `${fmt(m((t) => (t.readCalls + t.writeCalls) / t.count))} calls/msg, ${fmt(m((t) => t.count / (t.ms / 1000)))} msg/s (medians of ${floor.length} runs)`;
+}
 
 async function publishPart(): Promise<void> {
   say(`\n1. publish throughput: one client, 16-byte payload, at most ${WINDOW} unacknowledged, ${SETTINGS.rounds} rounds each, medians`);
   const mosq = await broker();
   const brokerPid = pidOf(mosq);
   const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
+  // The floor at QoS 1 and 2: bench/e2e-stream.ts's raw publisher as the measured client
+  // (no MQTT library; every read answered at once), run after MQTT.js in each round.
+  const floorWorker = new Worker('none');
+  let floorRuns = 0;
   try {
     for (const version of VERSIONS) {
       for (const qos of [0, 1, 2] as const) {
         const n = SETTINGS.publishN[qos]!;
-        const rounds = await alternate(SETTINGS.rounds, (lib) =>
-          workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, version, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16, brokerPid }));
-        reportRun('publish', `e2e.publish.${vname(version)}.qos${qos}`, rounds,
-          qos === 0 ? { text: 'not below MQTT.js', times: 1 } : { text: 'at least 2x MQTT.js', times: 2 }, perRound(n));
+        const floor: Timing[] = [];
+        const rounds = await alternate(SETTINGS.rounds, async (lib) => {
+          const t = await workers[lib].run<Timing>({ cmd: 'publish', lib, url: mosq.url, version, qos, n, warm: SETTINGS.publishWarm, window: WINDOW, payloadBytes: 16, brokerPid });
+          if (lib === 'peer' && qos > 0) {
+            floor.push(await floorWorker.run<Timing>({ cmd: 'floor', port: mosq.port, version, qos, topic: 'bench/e2e', n, warm: SETTINGS.publishWarm, payloadBytes: 16, window: WINDOW, clientId: `e2e-floor-${++floorRuns}`, brokerPid }));
+          }
+          return t;
+        });
+        const prefix = `e2e.publish.${vname(version)}.qos${qos}`;
+        reportRun('publish', prefix, rounds,
+          qos === 0 ? { text: 'not below MQTT.js', times: 1 } : { text: 'at least 2x MQTT.js', times: 2 }, perRound(n),
+          floor.length > 0 ? floorNote(floor) : undefined);
       }
     }
   } finally {
     workers.ours.close();
     workers.peer.close();
+    floorWorker.close();
     await mosq.dispose();
   }
 }
