@@ -1,7 +1,7 @@
 // Heap allocated per received message by the whole client process, Dormouse
 // against MQTT.js in the same run (issue 14: "zero steady-state allocation on
 // the receive path beyond the delivered payload"):
-//   node --import tsx bench/alloc-receive.ts [--json] [--n N]
+//   node --import tsx bench/alloc-receive.ts [--json] [--n N] [--sites]
 // Each case drains a backlog queued at Debian's mosquitto for a persistent
 // session, in a fresh process whose young generation (64 MiB semi-spaces) holds
 // a measured stretch: after message 1,000, three windows of 5,000 messages, each
@@ -15,9 +15,12 @@
 // arrayBuffers, shown apart). Cases: QoS 0 and 1; one topic, or 16 topics in
 // turn; the listener declared with (topic, payload) or (topic, payload, packet),
 // or (Dormouse) a 'messageView' listener that reads the payload in place.
+// --sites: Dormouse's cases only, each with V8's sampling heap profiler over the
+// same stretch (collected objects kept), printing where the bytes are allocated.
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Session } from 'node:inspector/promises';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { connect } from '../hosts/node/client.js';
 import { startMosquitto } from '../sim/brokers.js';
@@ -33,11 +36,15 @@ interface Case {
   args: 2 | 3 | 'view';
 }
 interface Child extends Case {
+  /** --sites: instead of the heap figures, a sampling heap profile of the same stretch (where the bytes go). */
+  sites?: boolean;
   url: string;
   clientId: string;
   n: number;
 }
 interface Result {
+  /** --sites: the sampled bytes per message by allocating function (the innermost frame of ours, or Node's/V8's). */
+  sites?: Array<[string, number]>;
   heapPerMsg: number;
   arrayBuffersPerMsg: number;
   gcs: number;
@@ -50,6 +57,7 @@ const WINDOW = 5000;
 const WINDOWS = 3;
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
+const sitesMode = argv.includes('--sites');
 
 /** The delivered payload alone: a 16-byte Buffer as the host makes it (Buffer.allocUnsafe, Node's pool), per message. */
 function payloadOnly(): Result {
@@ -71,6 +79,28 @@ function payloadOnly(): Result {
   return { heapPerMsg: heap, arrayBuffersPerMsg: buffers, gcs: 0 };
 }
 
+interface ProfileNode {
+  callFrame: { functionName: string; url: string };
+  selfSize: number;
+  children: ProfileNode[];
+}
+
+/** Sampled bytes per message by allocating site: the function and its file, with its caller. */
+function sitesOf(head: ProfileNode, messages: number): Result {
+  const bySite = new Map<string, number>();
+  const name = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} (${n.callFrame.url.split('/').slice(-2).join('/') || 'native'})`;
+  const walk = (n: ProfileNode, caller: string) => {
+    // The profiler's own work (its start and stop calls) is not the receive path's.
+    if (n.callFrame.url === 'node:inspector') return;
+    const site = `${name(n)} < ${caller}`;
+    if (n.selfSize > 0) bySite.set(site, (bySite.get(site) ?? 0) + n.selfSize / messages);
+    for (const k of n.children) walk(k, name(n));
+  };
+  walk(head, '');
+  const sites = [...bySite].sort((a, b) => b[1] - a[1]);
+  return { sites, heapPerMsg: sites.reduce((a, [, b]) => a + b, 0), arrayBuffersPerMsg: NaN, gcs: 0 };
+}
+
 async function child(c: Child): Promise<Result> {
   if (c.lib === 'payload') return payloadOnly();
   // Collections in a window other than the forced one at its start make it invalid: the
@@ -86,8 +116,16 @@ async function child(c: Child): Promise<Result> {
   let got = 0;
   let done!: (r: Result) => void;
   const finished = new Promise<Result>((r) => { done = r; });
+  const profiler = c.sites ? new Session() : null;
+  profiler?.connect();
   const mark = (): void => {
     ++got;
+    if (profiler) {
+      // V8's sampling heap profiler, keeping samples of objects already collected: every allocation site, by bytes.
+      if (got === SKIP) void profiler.post('HeapProfiler.startSampling', { samplingInterval: 128, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+      else if (got === SKIP + WINDOWS * WINDOW) void profiler.post('HeapProfiler.stopSampling').then(({ profile }) => done(sitesOf(profile.head as ProfileNode, WINDOWS * WINDOW)));
+      return;
+    }
     if (got < SKIP || (got - SKIP) % WINDOW !== 0) return;
     const m = process.memoryUsage();
     if (got > SKIP) windows.push({ heap: (m.heapUsed - h0) / WINDOW, buffers: (m.arrayBuffers - a0) / WINDOW, from, to: performance.now() });
@@ -174,7 +212,7 @@ async function main(): Promise<void> {
       }
     }
     const results = new Map<string, Result>();
-    for (const c of cases) {
+    for (const c of sitesMode ? cases.filter((k) => k.lib === 'ours') : cases) {
       const key = `${c.lib}-q${c.qos}-t${c.topics}-a${c.args}`;
       const clientId = `alloc-${key}`;
       const prefix = `alloc/${key}`;
@@ -182,9 +220,14 @@ async function main(): Promise<void> {
       await s.subscribe(`${prefix}/#`, { qos: c.qos });
       await s.end();
       await fill(mosq.url, c.topics, c.qos, n, prefix);
-      const r = await runChild({ ...c, url: mosq.url, clientId, n }, host.url);
+      const r = await runChild({ ...c, url: mosq.url, clientId, n, sites: sitesMode }, host.url);
       results.set(key, r);
+      if (r.sites) {
+        console.log(`${`alloc.sites.qos${c.qos}.topics${c.topics}.${c.args === 'view' ? 'view' : `args${c.args}`}`.padEnd(36)} ${r.heapPerMsg.toFixed(1)} sampled bytes/msg; the largest sites (bytes/msg, site < its caller):`);
+        for (const [site, b] of r.sites.slice(0, 6)) console.log(`  ${b.toFixed(2).padStart(7)}  ${site}`);
+      }
     }
+    if (sitesMode) return;
     const base = await runChild({ lib: 'payload', qos: 0, topics: 1, args: 2, url: mosq.url, clientId: '', n: 0 }, host.url);
     if (json) console.log(JSON.stringify({ bench: 'alloc.receive.payload-buffer', ours: base.heapPerMsg, peer: null, ratio: null, unit: 'bytes of V8 heap per 16-byte payload Buffer' }));
     else console.log(`${'alloc.receive.payload-buffer'.padEnd(36)} ${base.heapPerMsg.toFixed(1)} bytes of V8 heap per 16-byte payload Buffer (what each message must cost)`);

@@ -141,7 +141,12 @@ const SYSCALL_BOUND =
   'Per-message CPU is mostly the kernel and Node\'s native I/O, not the client\'s JavaScript: in the CPU profile of a ' +
   'QoS 1 publish run below, the write system call is the largest single part of the main thread\'s busy time (41 %) and ' +
   'the core and the host a third, on a machine at load 35-40. Dormouse answers sooner than MQTT.js and so puts fewer messages in each system call (the .writes and ' +
-  '.reads rows): its lead in CPU is in JavaScript, not in the kernel. The ratio moves by a few hundredths from run to run.';
+  '.reads rows): its lead in CPU is in JavaScript, not in the kernel. The floor in the note is measured in the same ' +
+  'rounds: bench/e2e-stream.ts\'s raw-socket publisher, with no MQTT library and its PUBLISH bytes built once, run as ' +
+  'the measured client; it answers each read at once in one write, as Dormouse does. Its CPU per message is ' +
+  'Dormouse\'s or more, with more calls per message: what is left of Dormouse\'s CPU is the cost of the system calls ' +
+  'a client that answers at once must make, which is the "measured system-call floor" issue 14 exempts from the ' +
+  'third. Below it lies only answering later (see the .writes row).';
 
 const SYSCALLS_PER_MESSAGE =
   'System calls per message follow from how many messages each call carries, and that follows from speed: a client ' +
@@ -155,7 +160,9 @@ const SYSCALLS_PER_MESSAGE =
   'holding our publishes until half the window\'s acks were back (Nagle\'s rule one level up, tried for issue 14) took ' +
   'a QoS 1 run from 0.25 to 0.05 writes per message and from about 62,000 to about 440 msg/s. mosquitto 2.0 leaves ' +
   'Nagle on for its clients (set_tcp_nodelay false): each PUBACK after the first waited for our TCP ACK, which Linux ' +
-  'delays up to 40 ms when no data goes back. Answering every read at once is what keeps its acks coming. Turning ' +
+  'delays up to 40 ms when no data goes back. Answering every read at once is what keeps its acks coming. Flushing ' +
+  'one, three or eight turns of the event loop later instead of in the next (a temporary patch, not kept; two runs ' +
+  'each at QoS 1) gave no fewer calls per message and more CPU: nothing more arrives while the client waits. Turning ' +
   'mosquitto\'s Nagle off (--broker-nodelay) does not close the gap either: it grows (see "Where the time and the system ' +
   'calls go").';
 
@@ -356,14 +363,23 @@ while the broker shows it sends past any window (an answered read of 64 or more 
 A window-limited broker never sends 64 packets at once, so a live stream is never made to wait (tested against a
 scripted broker with a window of 20 in test/hosts/node/read-coalescing.test.ts).
 
-**Allocation on the receive path**: \`node --import tsx bench/alloc-receive.ts\` drains a 7,000-message backlog (16-byte
-payloads) in a fresh process with a 64 MiB young generation and reads the heap in use after message 1,000 and 6,000
-(no collection between). A \`(topic, payload)\` listener costs about 115-125 bytes of heap per message on one topic or
-16 interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.9-4.0 KB per
-message at QoS 0 and 5.5-6.9 KB at QoS 1. A \`(topic, payload, packet)\` listener adds the packet object (about 80
-bytes). Before issue 14 the host also made emit()'s argument array and the packet object for every listener, and a
-topic string per message on interleaved topics (513-527 bytes a message at 16 topics); topics now come from a
-process-wide cache of 64 keyed by their bytes.
+**Allocation on the receive path**: \`npm run bench:alloc\` (bench/alloc-receive.ts) drains a queued backlog (16-byte
+payloads) in a fresh process per case with a 64 MiB young generation: after message 1,000, three windows of 5,000
+messages, each begun with a forced collection, the heap in use at a window's end minus at its start (no other
+collection between), the least of the three reported (a function compiled or a pool's first chunk lands in one window
+only). On 2026-12-07: a \`(topic, payload)\` listener costs 101-137 bytes of heap per message on one topic or 16
+interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.5-2.9 KB per
+message at QoS 0 and 5.4-6.3 KB at QoS 1. A \`(topic, payload, packet)\` listener adds the packet object MQTT.js's
+shape promises (about 80-100 bytes). A \`'messageView'\` listener (one MessageView per client over the receive buffer,
+valid during the call; nothing copied) costs 7-28 bytes a message: no object per message at all, and what is left is
+Node's own per-read and per-write objects (the write request, the setImmediate that flushes, our copy of the staged
+bytes per write) spread over the messages each call carries; a sampling heap profile of a 55,000-message drain
+(inspector HeapProfiler with collected objects included) attributes 3-5 bytes a message to them and nothing to the
+decoder, core or delivery. Before issue 14 the host also made emit()'s argument array and the packet object for
+every listener, and a topic string per message on interleaved topics (513-527 bytes a message at 16 topics); topics
+now come from a process-wide cache (64 sets of 2, keys in one arena). The direct-mapped cache it replaced let two of
+16 topics share a slot in most draws of names: the 16-topic view case measured 171-217 bytes a message, all of it
+misses, before the second way.
 
 ## QoS 0 back-pressure (issue 12 item 6)
 
