@@ -368,14 +368,14 @@ payloads) in a fresh process per case with a 64 MiB young generation: after mess
 messages, each begun with a forced collection, the heap in use at a window's end minus at its start (no other
 collection between), the least of the three reported (a function compiled or a pool's first chunk lands in one window
 only). On 2026-12-07: a \`(topic, payload)\` listener costs 101-137 bytes of heap per message on one topic or 16
-interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.5-2.9 KB per
-message at QoS 0 and 5.4-6.3 KB at QoS 1. A \`(topic, payload, packet)\` listener adds the packet object MQTT.js's
+interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.5-3.0 KB per
+message at QoS 0 and 5.4-6.3 KB at QoS 1 (two runs, the second from a fresh clone). A \`(topic, payload, packet)\` listener adds the packet object MQTT.js's
 shape promises (about 80-100 bytes). A \`'messageView'\` listener (one MessageView per client over the receive buffer,
-valid during the call; nothing copied) costs 7-28 bytes a message: no object per message at all, and what is left is
+valid during the call; nothing copied) costs 6-28 bytes a message: no object per message at all, and what is left is
 Node's own per-read and per-write objects (the write request, the setImmediate that flushes, our copy of the staged
-bytes per write) spread over the messages each call carries; a sampling heap profile of a 55,000-message drain
-(inspector HeapProfiler with collected objects included) attributes 3-5 bytes a message to them and nothing to the
-decoder, core or delivery. Before issue 14 the host also made emit()'s argument array and the packet object for
+bytes per write) spread over the messages each call carries: \`npm run bench:alloc -- --sites\` (V8's sampling heap
+profiler over the same stretch, collected objects kept) samples 6-17 bytes a message in the view cases, the largest
+sites Node's timers, async hooks and write requests, and under a byte a message in any one function of the client. Before issue 14 the host also made emit()'s argument array and the packet object for
 every listener, and a topic string per message on interleaved topics (513-527 bytes a message at 16 topics); topics
 now come from a process-wide cache (64 sets of 2, keys in one arena). The direct-mapped cache it replaced let two of
 16 topics share a slot in most draws of names: the 16-topic view case measured 171-217 bytes a message, all of it
