@@ -129,15 +129,17 @@ describe("the 'messageView' event (no copy)", () => {
     await c.end();
   });
 
-  it("and 'message' together: each listener sees every message; the view listener runs first", async () => {
+  it("and 'message' together: each listener sees every message, a once() listener the first; view listeners run first", async () => {
     const c = await subscribed('rp/w/#');
     const order: string[] = [];
     c.on('message', (t: string, p: Buffer) => order.push(`message ${t}=${p}`));
     c.on('messageView', (v: MessageView) => order.push(`view ${v.topic}=${v.text()}`));
     c.on('messageView', (v: MessageView) => order.push(`view2 ${v.topic}`));
+    c.once('messageView', (v: MessageView) => order.push(`once ${v.topic}`));
     await publishAll([['rp/w/a', 'x'], ['rp/w/b', 'y']]);
-    await expect.poll(() => order.length).toBe(6);
-    expect(order).toEqual(['view rp/w/a=x', 'view2 rp/w/a', 'message rp/w/a=x', 'view rp/w/b=y', 'view2 rp/w/b', 'message rp/w/b=y']);
+    await expect.poll(() => order.length).toBe(7);
+    expect(order).toEqual(['view rp/w/a=x', 'view2 rp/w/a', 'once rp/w/a', 'message rp/w/a=x', 'view rp/w/b=y', 'view2 rp/w/b', 'message rp/w/b=y']);
+    expect(c.listenerCount('messageView')).toBe(2);
     await c.end();
   });
 
