@@ -163,7 +163,7 @@ const SYSCALLS_PER_MESSAGE =
   'Nagle on for its clients (set_tcp_nodelay false): each PUBACK after the first waited for our TCP ACK, which Linux ' +
   'delays up to 40 ms when no data goes back. Answering every read at once is what keeps its acks coming. Flushing ' +
   'one, three or eight turns of the event loop later instead of in the next (a temporary patch, not kept; two runs ' +
-  'each at QoS 1) gave no fewer calls per message and more CPU: nothing more arrives while the client waits. Turning ' +
+  'each at QoS 1) gave no fewer calls per message beyond run-to-run noise (0.19-0.36 reads per message, against 0.20-0.25 flushing in the next turn) and no less CPU. Turning ' +
   'mosquitto\'s Nagle off (--broker-nodelay) does not close the gap either: it grows (see "Where the time and the system ' +
   'calls go").';
 
