@@ -143,7 +143,7 @@ const SYSCALL_BOUND =
   'QoS 1 publish run below, the write system call is the largest single part of the main thread\'s busy time (41 %) and ' +
   'the core and the host a third, on a machine at load 35-40. Dormouse answers sooner than MQTT.js and so puts fewer messages in each system call (the .writes and ' +
   '.reads rows): its lead in CPU is in JavaScript, not in the kernel. The floor in the note is measured in the same ' +
-  'rounds: bench/e2e-stream.ts\'s raw-socket publisher, with no MQTT library and its PUBLISH bytes built once, run as ' +
+  'rounds: bench/e2e-stream.ts\'s raw-socket publisher, with no MQTT client and its packets encoded once, run as ' +
   'the measured client; it answers each read at once in one write, as Dormouse does. Its CPU per message is ' +
   'within 8 per cent of Dormouse\'s, on either side (two fresh-clone runs: 8.4-21.1 us against 8.2-19.7), ' +
   'with more calls per message: what is left of Dormouse\'s CPU is the cost of the system calls ' +

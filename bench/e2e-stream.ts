@@ -1,12 +1,15 @@
 // The publisher of bench:e2e's live part: a raw MQTT writer on one socket,
 // the same for both measured subscribers, so what it costs the machine does
 // not depend on which library is being measured, and it costs little (the
-// PUBLISH bytes are built once; acks are parsed by their fixed header only).
+// CONNECT and PUBLISH bytes are built once, by Dormouse's codec; per message it
+// only patches the packet id, and acks are parsed by their fixed header only).
 // QoS 0 goes out in large writes as fast as the socket takes them; QoS 1 and
 // 2 keep at most `window` messages unacknowledged, answering every PUBREC
 // with a PUBREL, all the packets one read calls for in one write.
 
 import net from 'node:net';
+import { encode, encodedLength, encodePublish, publishLayout, publishLength } from '../modules/mqtt/encode.js';
+import { PacketType, ProtocolVersion, type Packet } from '../modules/mqtt/types.js';
 
 export interface StreamOptions {
   port: number;
@@ -19,44 +22,25 @@ export interface StreamOptions {
   clientId: string;
 }
 
-const utf8 = (s: string) => Buffer.from(s, 'utf8');
-
-/** A fixed header: type byte and the remaining length as a variable byte integer. */
-function header(type: number, remaining: number): Buffer {
-  const bytes = [type];
-  do {
-    let b = remaining % 128;
-    remaining = Math.floor(remaining / 128);
-    if (remaining > 0) b |= 0x80;
-    bytes.push(b);
-  } while (remaining > 0);
-  return Buffer.from(bytes);
+/** One packet as Dormouse's codec encodes it (built once per stream, not per message). */
+function packetBytes(p: Packet, version: ProtocolVersion): Buffer {
+  const bytes = Buffer.alloc(encodedLength(p, version));
+  encode(p, version, bytes, 0);
+  return bytes;
 }
 
 function connectPacket(o: StreamOptions): Buffer {
-  const id = utf8(o.clientId);
-  const variable = Buffer.concat([
-    Buffer.from([0, 4]), utf8('MQTT'), Buffer.from([o.version, 0x02 /* clean */, 0, 60]),
-    o.version === 5 ? Buffer.from([0]) : Buffer.alloc(0), // no CONNECT properties
-  ]);
-  const payload = Buffer.concat([Buffer.from([id.length >> 8, id.length & 0xff]), id]);
-  return Buffer.concat([header(0x10, variable.length + payload.length), variable, payload]);
+  return packetBytes({ type: PacketType.Connect, protocolVersion: o.version, clientId: o.clientId, clean: true, keepalive: 60 }, o.version);
 }
 
 /** One PUBLISH, and where its packet id sits (-1 at QoS 0). */
 function publishPacket(o: StreamOptions): { bytes: Buffer; idAt: number } {
-  const topic = utf8(o.topic);
-  const id = o.qos > 0 ? 2 : 0;
-  const props = o.version === 5 ? 1 : 0;
-  const remaining = 2 + topic.length + id + props + o.payloadBytes;
-  const h = header(0x30 | (o.qos << 1), remaining);
-  const bytes = Buffer.alloc(h.length + remaining, 0x61);
-  h.copy(bytes, 0);
-  bytes.writeUInt16BE(topic.length, h.length);
-  topic.copy(bytes, h.length + 2);
-  const idAt = o.qos > 0 ? h.length + 2 + topic.length : -1;
-  if (props) bytes[h.length + 2 + topic.length + id] = 0;
-  return { bytes, idAt };
+  const payload = new Uint8Array(o.payloadBytes).fill(0x61);
+  const bytes = Buffer.alloc(publishLength(o.version, o.topic, payload.length, o.qos, null));
+  encodePublish(bytes, 0, o.version, o.topic, payload, o.qos, false, false, o.qos > 0 ? 1 : 0, null);
+  const layout = new Int32Array(2);
+  publishLayout(bytes, 0, o.version, layout);
+  return { bytes, idAt: layout[0]! };
 }
 
 /**

@@ -68,7 +68,7 @@ export interface StreamCommand extends StreamOptions {
 }
 
 /**
- * The publish part's floor: the same raw-socket publisher (no MQTT library,
+ * The publish part's floor: the same raw-socket publisher (no MQTT client,
  * PUBLISH bytes built once, every read answered at once in one write) run as
  * the measured client: `warm` messages, then `n` measured.
  */

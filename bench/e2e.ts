@@ -237,7 +237,7 @@ const perRound = (n: number) => `${n.toLocaleString('en-US')} messages per round
 /** The publish floor's medians, as the note on a .cpu row. */
 function floorNote(floor: Timing[]): string {
   const m = (f: (t: Timing) => number) => median(floor.map(f));
-  return `floor, a raw-socket client answering each read at once (bench/e2e-stream.ts, no MQTT library): ${fmt(m((t) => t.cpuUs / t.count))} µs CPU/msg, ` +
+  return `floor, a raw-socket client answering each read at once (bench/e2e-stream.ts: no MQTT client, packets encoded once): ${fmt(m((t) => t.cpuUs / t.count))} µs CPU/msg, ` +
     `${fmt(m((t) => (t.readCalls + t.writeCalls) / t.count))} calls/msg, ${fmt(m((t) => t.count / (t.ms / 1000)))} msg/s (medians of ${floor.length} runs)`;
 }
 
@@ -247,7 +247,7 @@ async function publishPart(): Promise<void> {
   const brokerPid = pidOf(mosq);
   const workers: Record<Lib, Worker> = { ours: new Worker('ours'), peer: new Worker('peer') };
   // The floor at QoS 1 and 2: bench/e2e-stream.ts's raw publisher as the measured client
-  // (no MQTT library; every read answered at once), run after MQTT.js in each round.
+  // (no MQTT client, packets encoded once; every read answered at once), run after MQTT.js in each round.
   const floorWorker = new Worker('none');
   let floorRuns = 0;
   try {
