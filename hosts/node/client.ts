@@ -17,7 +17,7 @@ import { FileSnapshotStore, SessionFileError } from './file-store.js';
 import { cancelDeadline, scheduleDeadline, type Deadline } from './deadlines.js';
 import { TokenTable } from './token-table.js';
 import { topicOf } from './topic-cache.js';
-import { MessageView } from './message-view.js';
+import { copyRange, MessageView } from './message-view.js';
 
 export { MessageView } from './message-view.js';
 
@@ -874,13 +874,15 @@ export class NodeClient extends EventEmitter {
   }
 
   #message(p: PublishPacket): void {
-    const events = (this as unknown as { _events: Record<string, unknown> })._events;
-    const topic = p instanceof DecodedPublish ? topicOf(p) : p.topic;
-    if (events.messageView !== undefined) {
-      if (p instanceof DecodedPublish) this.#view(events.messageView, topic, p, p.bytes, p.payloadStart, p.payloadEnd);
-      else this.#view(events.messageView, topic, p, p.payload, 0, p.payload.length);
-    }
+    const events = this.#events();
+    const views = events.messageView;
     const listener = events.message;
+    if (views === undefined && listener === undefined) return;
+    const topic = p instanceof DecodedPublish ? topicOf(p) : p.topic;
+    if (views !== undefined) {
+      if (p instanceof DecodedPublish) this.#view(views, topic, p, p.bytes, p.payloadStart, p.payloadEnd);
+      else this.#view(views, topic, p, p.payload, 0, p.payload.length);
+    }
     if (listener === undefined) return;
     // The core's packet is valid only during this call: copy what leaves it.
     const payload = copyPayload(p);
@@ -897,6 +899,11 @@ export class NodeClient extends EventEmitter {
       return;
     }
     this.emit('message', topic, payload, { topic, payload, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
+  }
+
+  /** EventEmitter's listener table, read directly so that a delivery needs no emit() argument array. */
+  #events(): Record<string, unknown> {
+    return (this as unknown as { _events: Record<string, unknown> })._events;
   }
 
   /**
@@ -945,7 +952,7 @@ export class NodeClient extends EventEmitter {
     whole.set(p.bytes.subarray(p.payloadStart, p.payloadEnd), offset);
     if (offset + n === total) {
       this.#assembly = null;
-      const views = (this as unknown as { _events: Record<string, unknown> })._events.messageView;
+      const views = this.#events().messageView;
       if (views !== undefined) this.#view(views, topic, p, whole, 0, total);
       this.emit('message', topic, whole, { topic, payload: whole, qos: p.qos, retain: p.retain, dup: p.dup, properties: p.properties });
     }
@@ -1277,13 +1284,7 @@ function push(map: Map<string, Waiter[]>, key: string, w: Waiter): void {
  */
 function copyPayload(p: PublishPacket): Buffer {
   if (!(p instanceof DecodedPublish)) return Buffer.from(p.payload);
-  const bytes = p.bytes;
-  const from = p.payloadStart;
-  const n = p.payloadEnd - from;
-  const out = Buffer.allocUnsafe(n);
-  if (n <= 64) for (let i = 0; i < n; i++) out[i] = bytes[from + i];
-  else out.set(bytes.subarray(from, p.payloadEnd));
-  return out;
+  return copyRange(p.bytes, p.payloadStart, p.payloadEnd);
 }
 
 function rejectAll(map: Map<string, Waiter[]> | null, answer: string): void {

@@ -13,6 +13,19 @@ import type { Properties, QoS } from '../../modules/mqtt/types.js';
 const EMPTY = new Uint8Array(0);
 
 /**
+ * bytes[from .. to) as a Buffer of its own (a small one from Node's pool):
+ * what the 'message' event delivers and MessageView.copyPayload() returns.
+ * Short ranges are copied by a loop, which costs less than a view for set().
+ */
+export function copyRange(bytes: Uint8Array, from: number, to: number): Buffer {
+  const n = to - from;
+  const out = Buffer.allocUnsafe(n);
+  if (n <= 64) for (let i = 0; i < n; i++) out[i] = bytes[from + i]!;
+  else out.set(bytes.subarray(from, to));
+  return out;
+}
+
+/**
  * A received message, valid only during the 'messageView' listener's call.
  * `bytes` is the client's receive buffer (or a large message's assembled
  * bytes): the payload is `bytes[payloadStart .. payloadEnd)`. After the call
@@ -42,10 +55,7 @@ export class MessageView {
 
   /** The payload as a Buffer of its own, kept after the call. */
   copyPayload(): Buffer {
-    const n = this.payloadEnd - this.payloadStart;
-    const out = Buffer.allocUnsafe(n);
-    out.set(this.bytes.subarray(this.payloadStart, this.payloadEnd));
-    return out;
+    return copyRange(this.bytes, this.payloadStart, this.payloadEnd);
   }
 
   /** The payload decoded as UTF-8 (a string of its own; malformed bytes become U+FFFD). */
