@@ -369,11 +369,11 @@ scripted broker with a window of 20 in test/hosts/node/read-coalescing.test.ts).
 payloads) in a fresh process per case with a 64 MiB young generation: after message 1,000, three windows of 5,000
 messages, each begun with a forced collection, the heap in use at a window's end minus at its start (no other
 collection between), the least of the three reported (a function compiled or a pool's first chunk lands in one window
-only). On 2026-12-07: a \`(topic, payload)\` listener costs 101-137 bytes of heap per message on one topic or 16
+only). On 2026-12-07, over four runs (one from a fresh clone): a \`(topic, payload)\` listener costs 99-157 bytes of heap per message on one topic or 16
 interleaved topics, QoS 0 or 1, of which the payload Buffer alone is 96.5 bytes; MQTT.js allocates 2.5-3.0 KB per
-message at QoS 0 and 5.4-6.3 KB at QoS 1 (two runs, the second from a fresh clone). A \`(topic, payload, packet)\` listener adds the packet object MQTT.js's
+message at QoS 0 and 5.4-6.3 KB at QoS 1. A \`(topic, payload, packet)\` listener adds the packet object MQTT.js's
 shape promises (about 80-100 bytes). A \`'messageView'\` listener (one MessageView per client over the receive buffer,
-valid during the call; nothing copied) costs 6-28 bytes a message: no object per message at all, and what is left is
+valid during the call; nothing copied) costs 4-40 bytes a message (it moves from run to run with how many messages each read and write carries): no object per message at all, and what is left is
 Node's own per-read and per-write objects (the write request, the setImmediate that flushes, our copy of the staged
 bytes per write) spread over the messages each call carries: \`npm run bench:alloc -- --sites\` (V8's sampling heap
 profiler over the same stretch, collected objects kept) samples 6-17 bytes a message in the view cases, the largest
