@@ -17,12 +17,18 @@ import { MemorySnapshotStore } from '../../sim/memory-store.js';
 
 const CONNACK = '20 02 00 00';
 
-function full(options: Record<string, unknown> = {}, store: MemorySnapshotStore | null = null) {
-  const r = rig({ clean: store === null, capacities: { incomingQos2: 2, incomingRuns: 0 }, ...options }, store);
+/** A rig connected (CONNACK in, CONNECT taken). */
+function connected(...args: Parameters<typeof rig>) {
+  const r = rig(...args);
   r.client.start(0);
   r.client.transportOpened(0);
   r.feed(CONNACK);
   r.take();
+  return r;
+}
+
+function full(options: Record<string, unknown> = {}, store: MemorySnapshotStore | null = null) {
+  const r = connected({ clean: store === null, capacities: { incomingQos2: 2, incomingRuns: 0 }, ...options }, store);
   r.feed(`${refPublish(2, 1)} ${refPublish(2, 2)}`, 1);
   expect(r.take()).toEqual(['50 02 00 01 50 02 00 02']);
   return r;
@@ -119,11 +125,7 @@ const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, k)
 describe('incoming QoS 2 ids in runs', () => {
   it('a backlog of 500 sequential ids beyond a table of 2 is delivered and answered at once, released in order, no hold, no reconnect', () => {
     const store = new MemorySnapshotStore();
-    const r = rig({ clean: false, capacities: { incomingQos2: 2 } }, store);
-    r.client.start(0);
-    r.client.transportOpened(0);
-    r.feed(CONNACK);
-    r.take();
+    const r = connected({ clean: false, capacities: { incomingQos2: 2 } }, store);
     // Ids wrap from 65535 to 1 in the middle of the run.
     const ids = range(65300, 65535).concat(range(1, 264));
     r.feed(ids.map((id) => refPublish(2, id)).join(' '), 1);
@@ -155,11 +157,7 @@ describe('incoming QoS 2 ids in runs', () => {
   });
 
   it('ids out of sequence use a run each; with every run in use the next waits in the hold region', () => {
-    const r = rig({ clean: true, capacities: { incomingQos2: 2, incomingRuns: 2 } });
-    r.client.start(0);
-    r.client.transportOpened(0);
-    r.feed(CONNACK);
-    r.take();
+    const r = connected({ clean: true, capacities: { incomingQos2: 2, incomingRuns: 2 } });
     r.feed([1, 2, 10, 11, 20, 30].map((id) => refPublish(2, id)).join(' '), 1);
     // 1, 2 in the table; 10-11 one run, 20 the other; 30 has no room.
     expect(r.takeAll()).toBe('50 02 00 01 50 02 00 02 50 02 00 0a 50 02 00 0b 50 02 00 14');
@@ -170,11 +168,7 @@ describe('incoming QoS 2 ids in runs', () => {
   });
 
   it('a PUBREL inside a run splits it into a free run; with none free it is a protocol error that keeps the id', () => {
-    const r = rig({ clean: false, capacities: { incomingQos2: 1, incomingRuns: 2 } });
-    r.client.start(0);
-    r.client.transportOpened(0);
-    r.feed(CONNACK);
-    r.take();
+    const r = connected({ clean: false, capacities: { incomingQos2: 1, incomingRuns: 2 } });
     r.feed([1, 5, 6, 7, 8].map((id) => refPublish(2, id)).join(' '), 1);
     r.take();
     // 1 in the table, 5..8 a run. PUBREL 6 splits it: 5 | 7-8.
@@ -205,11 +199,7 @@ describe('incoming QoS 2 ids in runs', () => {
   });
 
   it('the replay guard keeps hashes per id, so it uses no runs: beyond the table messages wait as before', () => {
-    const r = rig({ clean: true, capacities: { incomingQos2: 2 }, guardReplayAfterPubrel: true });
-    r.client.start(0);
-    r.client.transportOpened(0);
-    r.feed(CONNACK);
-    r.take();
+    const r = connected({ clean: true, capacities: { incomingQos2: 2 }, guardReplayAfterPubrel: true });
     r.feed([1, 2, 3].map((id) => refPublish(2, id)).join(' '), 1);
     expect(r.takeAll()).toBe('50 02 00 01 50 02 00 02');
     expect(r.client.metrics[Metric.HeldBack]).toBe(1);
