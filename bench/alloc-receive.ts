@@ -24,7 +24,7 @@ import { Session } from 'node:inspector/promises';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { connect } from '../hosts/node/client.js';
 import { startMosquitto } from '../sim/brokers.js';
-import { drive } from './e2e-driver.js';
+import { fillBacklog } from './backlog-fill.js';
 import { bundle } from './bundle.js';
 
 type Lib = 'ours' | 'peer' | 'payload';
@@ -177,17 +177,6 @@ async function child(c: Child): Promise<Result> {
   return r;
 }
 
-async function fill(url: string, topics: number, qos: 0 | 1, n: number, prefix: string): Promise<void> {
-  const f = connect(url, { clientId: `alloc-filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: 20, outbox: 4, storeBytes: 4096 } });
-  await new Promise((r) => f.once('connect', r));
-  const payload = Buffer.alloc(16, 0x62);
-  const names = Array.from({ length: topics }, (_, i) => `${prefix}/sensor-${i}`);
-  let k = 0;
-  await drive(n, 20, (done) => void f.publish(names[k++ % topics]!, payload, { qos }, done));
-  await (await f.publish(`${prefix}-sentinel`, payload, { qos: 1 })).acknowledged;
-  await f.end();
-}
-
 function runChild(c: Child, bundleUrl: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const p = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(c)], {
@@ -219,7 +208,7 @@ async function main(): Promise<void> {
       const s = connect(mosq.url, { clientId, clean: false, reconnectPeriod: 0 });
       await s.subscribe(`${prefix}/#`, { qos: c.qos });
       await s.end();
-      await fill(mosq.url, c.topics, c.qos, n, prefix);
+      await fillBacklog(mosq.url, Array.from({ length: c.topics }, (_, i) => `${prefix}/sensor-${i}`), c.qos, n, `${prefix}-sentinel`);
       const r = await runChild({ ...c, url: mosq.url, clientId, n, sites: sitesMode }, host.url);
       results.set(key, r);
       if (r.sites) {

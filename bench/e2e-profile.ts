@@ -15,7 +15,7 @@ import { connect } from '../hosts/node/client.js';
 import { startMosquitto } from '../sim/brokers.js';
 import { bundle } from './bundle.js';
 import { mosquittoPid as pidOf } from './proc-cpu.js';
-import { drive } from './e2e-driver.js';
+import { fillBacklog } from './backlog-fill.js';
 import type { Command, Lib, Timing } from './e2e-worker.js';
 
 const argv = process.argv.slice(2);
@@ -92,12 +92,7 @@ async function main(): Promise<void> {
       const c = connect(mosq.url, { clientId, clean: false, reconnectPeriod: 0 });
       await c.subscribe(topic, { qos });
       await c.end();
-      const f = connect(mosq.url, { clientId: `filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: 20, outbox: 4, storeBytes: 4096 } });
-      await new Promise((r) => f.once('connect', r));
-      const payload = Buffer.alloc(16, 0x62);
-      await drive(n, 20, (done) => void f.publish(topic, payload, { qos }, done));
-      await (await f.publish(topic + '/sentinel', payload, { qos: 1 })).acknowledged;
-      await f.end();
+      await fillBacklog(mosq.url, [topic], qos, n, `${topic}/sentinel`);
       command = { cmd: 'drain', lib, url: mosq.url, version: 4, clientId, n, incomingQos2: Math.min(65535, n + 64), brokerPid };
     } else {
       command = { cmd: 'publish', lib, url: mosq.url, version: 4, qos, n, warm: 5000, window: 20, payloadBytes: 16, brokerPid };

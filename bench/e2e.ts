@@ -26,7 +26,8 @@ import { findMosquitto, startMosquitto, type MosquittoHandle } from '../sim/brok
 import { FaultProxy } from '../sim/proxy.js';
 import { bundle } from './bundle.js';
 import { mosquittoPid as pidOf } from './proc-cpu.js';
-import { drive, SESSION_EXPIRY_S } from './e2e-driver.js';
+import { SESSION_EXPIRY_S } from './e2e-driver.js';
+import { fillBacklog } from './backlog-fill.js';
 import type { Command, Lib, MemoryResult, Timing, Version } from './e2e-worker.js';
 import { fmt, writeMarkdown, type Machine, type Result } from './e2e-report.js';
 
@@ -286,21 +287,6 @@ async function persistentSubscription(url: string, version: Version, clientId: s
   await c.end();
 }
 
-/** Publishes n messages to topic at qos as fast as the broker takes them (in this process, over 3.1.1 for both versions' sessions). */
-async function fill(url: string, topic: string, qos: 0 | 1 | 2, n: number): Promise<void> {
-  // mosquitto takes at most max_inflight_messages (20) incoming QoS 2 flows
-  // at a time; with more outstanding, messages went missing from the queue.
-  const win = 20;
-  const c = connect(url, { clientId: `filler-${process.pid}`, reconnectPeriod: 0, capacities: { inflight: win, outbox: 4, storeBytes: 4096 } });
-  await new Promise((r) => c.once('connect', r));
-  const payload = Buffer.alloc(16, 0x62);
-  const opts = { qos };
-  await drive(n, win, (done) => void c.publish(topic, payload, opts, done));
-  const { acknowledged } = await c.publish(topic + '/sentinel', payload, { qos: 1 });
-  await acknowledged;
-  await c.end();
-}
-
 async function backlogPart(): Promise<void> {
   say(`\n2. receive a backlog of ${SETTINGS.backlogN.map((n, q) => `${n.toLocaleString('en-US')} (QoS ${q})`).join(', ')} messages queued for an offline persistent session, ${SETTINGS.backlogRounds} rounds each, medians`);
   const mosq = await broker();
@@ -313,7 +299,7 @@ async function backlogPart(): Promise<void> {
         const ids: Record<Lib, string> = { ours: `backlog-ours-${vname(version)}-q${qos}`, peer: `backlog-peer-${vname(version)}-q${qos}` };
         const topic = (lib: Lib) => `backlog/${lib}/${vname(version)}/q${qos}`;
         const drain = async (lib: Lib, count: number) => {
-          await fill(mosq.url, topic(lib), qos, count);
+          await fillBacklog(mosq.url, [topic(lib)], qos, count, `${topic(lib)}/sentinel`);
           return workers[lib].run<Timing>({ cmd: 'drain', lib, url: mosq.url, version, clientId: ids[lib], n: count, incomingQos2: backlogIncomingQos2(version, count), brokerPid });
         };
         for (const lib of ['ours', 'peer'] as const) {
