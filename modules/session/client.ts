@@ -12,7 +12,7 @@ import { encode, encodeAck, encodedLength, encodePublish, publishLayout, publish
 import { isValidTopicFilter } from '../mqtt/topic-match.js';
 import { PacketDecoder, DECODE_PACKET, DECODE_ERROR, DECODE_PUBLISH_HEAD, DECODE_PIECE } from '../mqtt/decode.js';
 import { utf8Length, utf8Write, utf8Read } from '../mqtt/utf8.js';
-import { SessionState, RecordEvent, RecordState, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
+import { SessionState, RecordEvent, RecordState, Release, SubState, DEFAULT_CAPACITIES, type Capacities } from './session-state.js';
 import { crc32 } from './crc32.js';
 import type { DecodedPublish } from '../mqtt/decode.js';
 import { SessionSnapshot, RestoreStatus, type SessionMeta } from './snapshot.js';
@@ -1021,13 +1021,14 @@ export class DormouseClient {
         return this.#complete(i, RecordEvent.Pubcomp, p.reasonCode, now);
       }
       case PacketType.Pubrel: {
-        if (!s.canRemoveIncoming(p.packetId)) {
+        const released = s.removeIncoming(p.packetId);
+        if (released === Release.NoRunFree) {
           // Inside a run of held ids, with no run free to split it into: only a
           // broker releasing out of order gets here. Keep the id (no PUBCOMP):
           // the next connection brings the PUBRELs again, oldest first.
           return this.#protocolError(now, 0x82, `PUBREL ${p.packetId} out of order [MQTT-4.6.0-3] with every incoming id run in use`);
         }
-        const known = s.removeIncoming(p.packetId);
+        const known = released === Release.Removed;
         this.#ack(PacketType.Pubcomp, p.packetId, !known && this.version === ProtocolVersion.V5 ? 0x92 : 0);
         if (known) {
           this.#dirty = true;
@@ -1706,7 +1707,7 @@ export class DormouseClient {
       // A large QoS 2 message cut short: we never sent its PUBREC, so the broker
       // sends it again whole; forget its id so that copy is delivered (from offset 0).
       const id = this.#pieceAck & 0xffff;
-      if (this.session.removeIncoming(id)) this.#dirty = true;
+      if (this.session.removeIncoming(id) === Release.Removed) this.#dirty = true;
       this.session.forgetReleased(id);
     }
     this.#flags &= ~(Flag.PieceSkip | Flag.PieceOpen);

@@ -92,6 +92,14 @@ export const DEFAULT_CAPACITIES: Readonly<Capacities> = Object.freeze({
   incomingRuns: 4,
 });
 
+/** What removeIncoming did. */
+export const enum Release {
+  Removed = 0,
+  NotHeld = 1,
+  /** Inside a run, with no free run to split it into: kept. */
+  NoRunFree = 2,
+}
+
 /** Subscription entry states. */
 export const enum SubState {
   Free = 0,
@@ -141,6 +149,8 @@ export class SessionState {
    * 16-31) | count (bits 0-15; 0: a free run). Without the replay guard only.
    */
   readonly incomingRunsAt: number;
+  /** Words at incomingRunsAt: caps.incomingRuns, or 0 with the replay guard (a run keeps no message hashes). */
+  readonly incomingRunSlots: number;
   /** Packet ids of pending subscription packets in `records`, one per subscription. */
   readonly subIdsAt: number;
   /** Topic filter bytes in `arena`, caps.subscriptionBytes of them. */
@@ -236,7 +246,8 @@ export class SessionState {
     this.incomingHashAt = this.incomingAt + this.incomingSlots;
     this.releasedAt = this.incomingHashAt + (guard ? this.incomingSlots : 0);
     this.incomingRunsAt = this.releasedAt + c.releasedQos2 * 2;
-    this.subIdsAt = this.incomingRunsAt + (guard ? 0 : c.incomingRuns);
+    this.incomingRunSlots = guard ? 0 : c.incomingRuns;
+    this.subIdsAt = this.incomingRunsAt + this.incomingRunSlots;
     const words = this.subIdsAt + c.subscriptions;
     this.subBytesAt = c.storeBytes;
     const bytes = this.subBytesAt + c.subscriptionBytes;
@@ -469,7 +480,7 @@ export class SessionState {
    * the hash set, else as a new run. False when there is no room.
    */
   addIncomingAny(id: number, hash = 0): boolean {
-    if (!this.replayGuard && this.caps.incomingRuns > 0) {
+    if (this.incomingRunSlots > 0) {
       if (this.incomingRunIds > 0 && this.#runOf(id) >= 0) return true;
       // Past half the id space in use, a broker's next ids come round to held
       // ones: mosquitto 2.0 sends a queued backlog of over 65535 messages whole,
@@ -479,7 +490,7 @@ export class SessionState {
       if (this.incomingHeld >= RUN_IDS_LIMIT) return this.addIncoming(id, hash);
       if (this.incomingRunIds > 0) {
         const t = this.records;
-        const end = this.incomingRunsAt + this.caps.incomingRuns;
+        const end = this.incomingRunsAt + this.incomingRunSlots;
         for (let k = this.incomingRunsAt; k < end; k++) {
           const w = t[k];
           const n = w & 0xffff;
@@ -500,20 +511,6 @@ export class SessionState {
     return this.addIncoming(id, hash);
   }
 
-  /**
-   * Can `id` be released now? Only not when it lies inside a run (not at
-   * either end) and no free run is left to split it into two: a broker that
-   * sends PUBRELs out of order [MQTT-4.6.0-3] with every run in use.
-   */
-  canRemoveIncoming(id: number): boolean {
-    if (this.incomingRunIds === 0 || this.#inSet(id)) return true;
-    const k = this.#runOf(id);
-    if (k < 0) return true;
-    const w = this.records[k];
-    const d = idDistance(w >>> 16, id);
-    return d === 0 || d === (w & 0xffff) - 1 || this.#freeRun() >= 0;
-  }
-
   #inSet(id: number): boolean {
     const t = this.records;
     const at = this.incomingAt;
@@ -528,7 +525,7 @@ export class SessionState {
   /** The index in `records` of the run holding `id`, or -1. */
   #runOf(id: number): number {
     const t = this.records;
-    const end = this.incomingRunsAt + (this.replayGuard ? 0 : this.caps.incomingRuns);
+    const end = this.incomingRunsAt + this.incomingRunSlots;
     for (let k = this.incomingRunsAt; k < end; k++) {
       const w = t[k];
       if ((w & 0xffff) !== 0 && idDistance(w >>> 16, id) < (w & 0xffff)) return k;
@@ -537,17 +534,16 @@ export class SessionState {
   }
 
   #freeRun(): number {
-    if (this.replayGuard) return -1;
     const t = this.records;
-    const end = this.incomingRunsAt + this.caps.incomingRuns;
+    const end = this.incomingRunsAt + this.incomingRunSlots;
     for (let k = this.incomingRunsAt; k < end; k++) if ((t[k] & 0xffff) === 0) return k;
     return -1;
   }
 
-  /** Remove `id` from its run (see canRemoveIncoming); false if no run holds it. */
-  #removeFromRun(id: number): boolean {
+  /** Remove `id` from its run, splitting the run when `id` lies inside it (see removeIncoming). */
+  #removeFromRun(id: number): Release {
     const k = this.#runOf(id);
-    if (k < 0) return false;
+    if (k < 0) return Release.NotHeld;
     const t = this.records;
     const w = t[k];
     const first = w >>> 16;
@@ -557,12 +553,12 @@ export class SessionState {
     else if (d === n - 1) t[k] = w - 1;
     else {
       const f = this.#freeRun();
-      if (f < 0) return false;
+      if (f < 0) return Release.NoRunFree;
       t[k] = ((first << 16) | d) >>> 0;
       t[f] = ((nextId(id, 1) << 16) | (n - d - 1)) >>> 0;
     }
     this.incomingRunIds--;
-    return true;
+    return Release.Removed;
   }
 
   /** Returns false when the id is new and the table already holds its capacity. */
@@ -582,14 +578,19 @@ export class SessionState {
     return true;
   }
 
-  /** Release `id` (false: not held; see canRemoveIncoming for the one case it cannot be). */
-  removeIncoming(id: number): boolean {
+  /**
+   * Release `id`. NotHeld: no such id. NoRunFree: it lies inside a run (not
+   * at either end) and no free run is left to split it into two, which only a
+   * broker sending PUBRELs out of order [MQTT-4.6.0-3] with every run in use
+   * brings about; nothing is changed then.
+   */
+  removeIncoming(id: number): Release {
     const t = this.records;
     const at = this.incomingAt;
     const mask = this.incomingSlots - 1;
     let i = this.#slot(id);
     for (;;) {
-      if (t[at + i] === 0) return this.incomingRunIds > 0 && this.#removeFromRun(id);
+      if (t[at + i] === 0) return this.incomingRunIds > 0 ? this.#removeFromRun(id) : Release.NotHeld;
       if (t[at + i] === id) break;
       i = (i + 1) & mask;
     }
@@ -607,7 +608,7 @@ export class SessionState {
     }
     t[at + i] = 0;
     this.incomingCount--;
-    return true;
+    return Release.Removed;
   }
 
   #remember(id: number, hash: number): void {

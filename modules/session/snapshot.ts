@@ -194,7 +194,7 @@ export class SessionSnapshot {
     for (let k = 0; k < slots; k++) if (r[at + k] !== 0) { v.setUint16(p, r[at + k], true); p += 2; }
     let runs = 0;
     if (s.incomingRunIds > 0) {
-      const end = s.incomingRunsAt + s.caps.incomingRuns;
+      const end = s.incomingRunsAt + s.incomingRunSlots;
       for (let k = s.incomingRunsAt; k < end; k++) if ((r[k] & 0xffff) !== 0) { v.setUint32(p, r[k], true); p += 4; runs++; }
     }
     v.setUint16(runsCount, runs, true);
@@ -284,7 +284,7 @@ export class SessionSnapshot {
     const arenaBytes = v.getUint16(p, true); p += 2;
     if (span > s.recordSlots || incoming > s.caps.incomingQos2 || subCount > s.caps.subscriptions ||
         subBytes > s.caps.subscriptionBytes || arenaBytes > s.caps.storeBytes ||
-        (runs > 0 && (s.replayGuard || runs > s.caps.incomingRuns))) {
+        runs > s.incomingRunSlots) {
       throw new SnapshotMismatchError('the stored session does not fit the configured capacities');
     }
     for (let k = 0; k < span * WORDS; k++, p += 4) s.records[k] = v.getUint32(p, true);

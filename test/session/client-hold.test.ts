@@ -11,6 +11,7 @@
 // sequence, every run in use), so these tests turn the runs off.
 import { describe, expect, it } from 'vitest';
 import { rig, refPublish } from './harness.js';
+import { Release } from '../../modules/session/session-state.js';
 import { ConnState, Metric } from '../../modules/session/client.js';
 import { ClientEvent } from '../../modules/session/ports.js';
 import { MemorySnapshotStore } from '../../sim/memory-store.js';
@@ -182,7 +183,7 @@ describe('incoming QoS 2 ids in runs', () => {
     // Runs 5 and 8-10, none free: 9 is inside a run that cannot be split.
     r.feed(`${refPublish(2, 10)}`, 4);
     r.take();
-    expect(s.canRemoveIncoming(9)).toBe(false);
+    expect(s.removeIncoming(9)).toBe(Release.NoRunFree); // and nothing changed
     r.feed('62 02 00 09', 5);
     expect(r.takeAll()).toBe(''); // no PUBCOMP: the id is kept
     expect(s.hasIncoming(9)).toBe(true);
