@@ -23,8 +23,8 @@ import { DEFAULT_CAPACITIES, SubState, type Capacities } from '../../modules/ses
 import type { PublishPacket, QoS } from '../../modules/mqtt/types.js';
 import { utf8Length, utf8Write, utf8Read } from '../../modules/mqtt/utf8.js';
 import type { PreferenceStore, RtcMemory, TcpSocket, TcpSocketConstructor, TcpSocketOptions, TimerApi } from './platform.js';
-import { RtcSnapshotStore } from './stores.js';
-import { DurableStore, RestoredFrom } from './journal.js';
+import { RestoredFrom, RtcSnapshotStore } from './stores.js';
+import { DurableStore } from './journal.js';
 import { FlashSnapshotStore, type FlashPartition } from './flash-store.js';
 import { RtcLayout, rtcRegion } from './rtc-layout.js';
 import { TcpTransport } from './transport.js';
@@ -621,7 +621,8 @@ export class Client {
   }
 }
 
-function isDotted(host: string): boolean {
+/** A dotted IPv4 address (the form Moddable's sockets take without a lookup). */
+export function isDotted(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 }
 

@@ -32,7 +32,7 @@
 
 import type { SnapshotStore } from '../../modules/session/ports.js';
 import { crc32 } from '../../modules/session/crc32.js';
-import type { RtcSnapshotStore } from './stores.js';
+import { RestoredFrom, type RtcSnapshotStore } from './stores.js';
 
 /** An open partition of `embedded:storage/flash` (Moddable's ESP32 module, or the lin stand-in). */
 export interface FlashPartition {
@@ -53,13 +53,6 @@ const CRC_BYTES = 4;
 const MAX_RUN = 255;
 /** Equal bytes shorter than this between two changes stay inside one run (a run head costs 3). */
 const GAP = 4;
-
-/** Where the newest session was found. */
-export const enum FlashRestoredFrom {
-  Nothing = 0,
-  Rtc = 1,
-  Flash = 2,
-}
 
 /** Bytes the largest record of an image of `n` bytes can take (every run as short as the gap rule allows). */
 export function flashRecordBound(n: number): number {
@@ -90,8 +83,6 @@ export class FlashLog {
   writes = 0;
   /** Blocks erased. */
   blocksErased = 0;
-  /** Records appended (whole images included). */
-  records = 0;
   compactions = 0;
 
   constructor(flash: FlashPartition) {
@@ -124,7 +115,6 @@ export class FlashLog {
       if (this.#end + n <= this.areaBytes) {
         this.#program(this.#record.subarray(0, n), this.#area * this.areaBytes + this.#end);
         this.#end += n;
-        this.records++;
         this.#keep(slot, image);
         return;
       }
@@ -171,7 +161,6 @@ export class FlashLog {
     this.#generation = generation;
     this.#end = AREA_HEADER + n;
     this.#dirty = false;
-    this.records++;
     this.compactions++;
     this.#keep(slot, image);
   }
@@ -313,7 +302,7 @@ export class FlashSnapshotStore implements SnapshotStore {
   readonly #rtc: RtcSnapshotStore;
   readonly log: FlashLog;
   #rtcValid: boolean | undefined;
-  restoredFrom: FlashRestoredFrom = FlashRestoredFrom.Nothing;
+  restoredFrom: RestoredFrom = RestoredFrom.Nothing;
 
   /** `largest`: the largest image the core can write (snapshotCapacity); default the RTC slot's capacity. */
   constructor(rtc: RtcSnapshotStore, flash: FlashPartition, largest: number = rtc.capacity) {
@@ -327,7 +316,7 @@ export class FlashSnapshotStore implements SnapshotStore {
   read(slot: 0 | 1): Uint8Array | null {
     if (this.#rtcValid === undefined) {
       this.#rtcValid = this.#rtc.read(0) !== null || this.#rtc.read(1) !== null;
-      this.restoredFrom = this.#rtcValid ? FlashRestoredFrom.Rtc : this.log.newest() !== null ? FlashRestoredFrom.Flash : FlashRestoredFrom.Nothing;
+      this.restoredFrom = this.#rtcValid ? RestoredFrom.Rtc : this.log.newest() !== null ? RestoredFrom.Flash : RestoredFrom.Nothing;
     }
     if (this.#rtcValid) return this.#rtc.read(slot);
     const newest = this.log.newest();

@@ -39,7 +39,7 @@
 import type { SnapshotStore } from '../../modules/session/ports.js';
 import { utf8Length, utf8Read, utf8Write } from '../../modules/mqtt/utf8.js';
 import type { PreferenceStore } from './platform.js';
-import type { RtcSnapshotStore } from './stores.js';
+import { RestoredFrom, type RtcSnapshotStore } from './stores.js';
 
 export const JOURNAL_DOMAIN = 'dormouse';
 const SLOT_KEYS: readonly string[] = Object.freeze(['s0', 's1']);
@@ -84,13 +84,6 @@ export interface DurableStoreOptions {
 }
 
 /** Where the last restore found the session. */
-export const enum RestoredFrom {
-  Nothing = 0,
-  Rtc = 1,
-  /** RTC was lost (power cut): the base in NVS, to be completed from the journal. */
-  Flash = 2,
-}
-
 /**
  * The SnapshotStore the Moddable client uses by default: every snapshot to
  * RTC, NVS through the journal (see the top of this file). Counts the bytes

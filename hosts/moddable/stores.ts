@@ -10,6 +10,14 @@ import type { PreferenceStore, RtcMemory } from './platform.js';
 
 type Slot = 0 | 1;
 
+/** Where a store that reads RTC first found the newest session (DurableStore, FlashSnapshotStore). */
+export const enum RestoredFrom {
+  Nothing = 0,
+  Rtc = 1,
+  /** RTC was lost (power cut): read from flash (the NVS journal, or the flash partition's log). */
+  Flash = 2,
+}
+
 // RTC layout. The RTC region (4 KiB from the native module, half of the
 // ESP32's 8 KiB RTC slow memory; ESP-IDF and a ULP program may need the rest):
 //   [0, 8)                     control block: magic u32, checkpoint count u16, its complement u16

@@ -1,7 +1,8 @@
 // A battery device's wake, around a Client: join Wi-Fi, connect, let the
 // app's messages go, and sleep as soon as the session is sleep-ready or the
 // wake's one deadline passes, whatever was reached. A reading published
-// before the join is in the session (RTC and the NVS journal) whether or not
+// before the join is in the session (RTC, and flash: the partition's log, or
+// the NVS journal without a partition) whether or not
 // Wi-Fi or the broker answer: it goes with the next wake that reaches the broker.
 //
 // Two records in RTC memory make the next wake cheaper or calmer:
@@ -23,10 +24,11 @@
 //
 // Each wake prints one trace line: Wi-Fi join, DNS, TCP connect, TLS
 // handshake, CONNACK and last ack (ms from the wake's start, - when not
-// reached), total awake ms, the NVS bytes and writes the session store made,
+// reached), total awake ms, the flash bytes, writes and erased blocks the
+// session store made (NVS writes without a partition),
 // and the sleep chosen with its reason.
 
-import type { Client } from './client.js';
+import { isDotted, type Client } from './client.js';
 import type { RtcMemory, TimerApi, WiFiApi, WiFiInstance } from './platform.js';
 import { RtcLayout, rtcRegion } from './rtc-layout.js';
 import { FAST_CONNECT_RECORD_BYTES, FastConnectHints } from '../../modules/wake/fast-connect.js';
@@ -112,8 +114,6 @@ export interface WakeTrace {
   /** Takeover wakes in a row, this one included. */
   takeovers: number;
 }
-
-const DOTTED = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 export class Wake {
   /** Called with the trace just before sleep. */
@@ -255,7 +255,7 @@ export class Wake {
   #connect(): void {
     const c = this.#client;
     const host = c.host;
-    if (this.#p.resolve === undefined || DOTTED.test(host)) return c.start();
+    if (this.#p.resolve === undefined || isDotted(host)) return c.start();
     const address = this.hints.address(host, this.#nowS());
     if (address === null) return this.#lookup((a) => c.start(a));
     this.trace.addressHint = true;
@@ -281,7 +281,7 @@ export class Wake {
     const answer = (address: string | undefined): void => {
       if (this.#finished) return;
       this.trace.dnsMs = this.#p.clock() - this.#started;
-      if (address === undefined || !DOTTED.test(address)) {
+      if (address === undefined || !isDotted(address)) {
         this.trace.dnsFailed = true;
         return;
       }

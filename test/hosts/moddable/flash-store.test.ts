@@ -5,7 +5,8 @@
 // garbage, and after such a cut the log goes on without writing over
 // programmed bytes.
 import { describe, expect, it } from 'vitest';
-import { FlashLog, FlashSnapshotStore, FlashRestoredFrom, flashRecordBound } from '../../../hosts/moddable/flash-store.js';
+import { FlashLog, FlashSnapshotStore, flashRecordBound } from '../../../hosts/moddable/flash-store.js';
+import { RestoredFrom } from '../../../hosts/moddable/stores.js';
 import { RtcSnapshotStore } from '../../../hosts/moddable/stores.js';
 import { FakeFlash, FakeRtc, PowerCut, prng } from './fakes.js';
 
@@ -131,18 +132,18 @@ describe('FlashSnapshotStore', () => {
     const warm = new FlashSnapshotStore(new RtcSnapshotStore(rtcMem), flash, 1000);
     expect(warm.read(0)).toEqual(i1);
     expect(warm.read(1)).toEqual(i2);
-    expect(warm.restoredFrom).toBe(FlashRestoredFrom.Rtc);
+    expect(warm.restoredFrom).toBe(RestoredFrom.Rtc);
     rtcMem.powerOn(99);
     const cold = new FlashSnapshotStore(new RtcSnapshotStore(rtcMem), flash, 1000);
     expect(cold.read(0)).toBeNull();
     expect(cold.read(1)).toEqual(i2);
-    expect(cold.restoredFrom).toBe(FlashRestoredFrom.Flash);
+    expect(cold.restoredFrom).toBe(RestoredFrom.Flash);
     cold.clear();
     rtcMem.powerOn(100);
     const empty = new FlashSnapshotStore(new RtcSnapshotStore(rtcMem), flash, 1000);
     expect(empty.read(0)).toBeNull();
     expect(empty.read(1)).toBeNull();
-    expect(empty.restoredFrom).toBe(FlashRestoredFrom.Nothing);
+    expect(empty.restoredFrom).toBe(RestoredFrom.Nothing);
   });
 
   it('refuses a partition too small for the largest session', () => {

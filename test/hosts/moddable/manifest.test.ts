@@ -78,6 +78,6 @@ describe('Moddable manifests', () => {
     expect(fileOf(map, 'modules/wake/fast-connect')).toMatch(/modules\/wake\/fast-connect\.ts$/);
     expect(fileOf(map, 'modules/nowhere/x')).toBeNull();
     expect(importsOf(path.join(dir, 'wake.ts'))).toContain('../../modules/wake/fast-connect.js');
-    expect(importsOf(path.join(dir, 'wake.ts'))).not.toContain('./client.js'); // `import type`: erased
+    expect(importsOf(path.join(dir, 'wake.ts'))).not.toContain('./platform.js'); // `import type`: erased
   });
 });
