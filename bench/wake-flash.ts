@@ -50,21 +50,34 @@ interface Row {
   /** Raw flash: blocks erased per wake (-1 for NVS, whose erases are modelled from bytes). */
   erasesPerWake: number;
   delivered: number;
+  /** Raw flash: the median wake's bytes and writes, and the wakes that compacted (erased an area) with their median bytes. */
+  split?: { medianBytes: number; medianWrites: number; compactions: number; compactionBytes: number };
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 function series(name: string, qos: 1 | 2, store: (w: ModelWorld) => Partial<ClientOptions>, checkpoint?: (w: ModelWorld) => void, flash = false): Row {
   const world = new ModelWorld(11);
   if (flash) world.withFlash(FLASH_PARTITION, FLASH_BLOCK);
   const accepted: string[] = [];
+  const steady = { bytes: [] as number[], writes: [] as number[] };
+  const compacting: number[] = [];
   for (let n = 0; n < WAKES; n++) {
+    const before = flash ? { b: world.flash.written, w: world.flash.writes, e: world.flash.erased } : null;
     const t = sensorWake(world, `{"n":${n},"t":${world.now}}`, qos, accepted, {}, store(world));
     if (t === 'cut') throw new Error('no cuts in the benchmark');
     checkpoint?.(world);
+    if (before) {
+      const b = world.flash.written - before.b;
+      if (world.flash.erased > before.e) compacting.push(b);
+      else { steady.bytes.push(b); steady.writes.push(world.flash.writes - before.w); }
+    }
   }
   if (world.delivered.length < accepted.length) throw new Error(`${name}: ${accepted.length - world.delivered.length} readings not delivered`);
   if (flash) {
     if (world.nvs.sets !== 0) throw new Error(`${name}: the flash log wrote NVS`);
-    return { store: name, bytesPerWake: world.flash.written / WAKES, writesPerWake: world.flash.writes / WAKES, erasesPerWake: world.flash.erased / WAKES, delivered: world.delivered.length };
+    const split = { medianBytes: median(steady.bytes), medianWrites: median(steady.writes), compactions: compacting.length, compactionBytes: compacting.length > 0 ? median(compacting) : 0 };
+    return { store: name, bytesPerWake: world.flash.written / WAKES, writesPerWake: world.flash.writes / WAKES, erasesPerWake: world.flash.erased / WAKES, delivered: world.delivered.length, split };
   }
   return { store: name, bytesPerWake: world.nvs.bytes / WAKES, writesPerWake: (world.nvs.sets + world.nvs.deletes) / WAKES, erasesPerWake: -1, delivered: world.delivered.length };
 }
@@ -109,6 +122,7 @@ for (const r of rows) {
     unit: 'bytes/wake',
     writesPerWake: Math.round(r.writesPerWake * 100) / 100,
     erasesPerWake: r.erasesPerWake >= 0 ? Math.round(r.erasesPerWake * 1000) / 1000 : null,
+    ...(r.split ? { wakeWithoutErase: { medianBytes: r.split.medianBytes, medianWrites: r.split.medianWrites }, compactionWakes: r.split.compactions, compactionWakeMedianBytes: r.split.compactionBytes } : {}),
     ratio: Math.round((r.bytesPerWake / base) * 100) / 100,
     yearsAtOnePerMinute: Math.round(years(r, 1) * 10) / 10,
     yearsAtOnePer5Minutes: Math.round(years(r, 1 / 5) * 10) / 10,
@@ -119,4 +133,12 @@ for (const r of rows) {
       `${r.store.padEnd(18)}${out.value.toFixed(1).padStart(9)}${out.writesPerWake.toFixed(2).padStart(13)}${(out.erasesPerWake === null ? '(NVS)' : out.erasesPerWake.toFixed(3)).padStart(13)}${(out.ratio.toFixed(2) + 'x').padStart(14)}` +
         `${out.yearsAtOnePerMinute.toFixed(1).padStart(14)}${out.yearsAtOnePer5Minutes.toFixed(1).padStart(15)}`,
     );
+}
+if (!json) {
+  console.log('');
+  for (const r of rows) {
+    if (!r.split) continue;
+    const x = r.split;
+    console.log(`${r.store}: a wake without an erase writes ${x.medianBytes} B in ${x.medianWrites} writes (median); ${x.compactions} of ${WAKES} wakes compacted (erased an area), writing ${x.compactionBytes} B (median)`);
+  }
 }
